@@ -1,0 +1,8 @@
+"""Autograder for the fine-tuning course: manifest, model/data resolution, graders, reports."""
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: The repository root (course.toml, solutions/, exercises/, datasets_cache/ live here).
+REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,133 @@
+"""The `autograder` command: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def _default_work_dir() -> Path:
+    return Path("exercises") if Path("exercises").is_dir() else Path(".")
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from autograder.grading import grade
+    from autograder.models import resolve_model
+    from autograder.report import print_table, to_json
+
+    console = Console(stderr=True)
+    if args.model:
+        os.environ["COURSE_MODEL"] = args.model
+    resolved = resolve_model()
+    console.print(resolved.describe(), markup=False, highlight=False)
+    result = grade(args.path, stages=args.stage or None, threads=args.threads,
+                   progress=None if args.json else lambda st: console.print(f"grading {st.id} ...", style="dim"))
+    result.model = resolved.path
+    if args.json:
+        print(to_json(result))
+    else:
+        print_table(result)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from autograder.student import run_public_checks
+
+    return run_public_checks(stage_id=args.stage, path=Path(args.path) if args.path else _default_work_dir())
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    from autograder.student import show_hint
+
+    return show_hint(stage_id=args.stage, number=args.number)
+
+
+def cmd_stubs(args: argparse.Namespace) -> int:
+    from autograder import stubs
+
+    if args.check:
+        stale = stubs.stale_files()
+        for rel in stale:
+            print(f"exercises/{rel} differs from stripping solutions/{rel}")
+        print("exercises/ is up to date" if not stale else "run `autograder stubs` to regenerate exercises/")
+        return 1 if stale else 0
+    for rel in stubs.generate():
+        print(f"wrote exercises/{rel}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from autograder import data
+
+    for name in args.names or ["sentiment", "emotion"]:
+        if args.action == "build":
+            entry = data.write_splits(name)
+            print(name, {s: v["rows"] for s, v in entry["splits"].items()})
+        else:
+            data.verify_rebuild(name)
+            print(f"{name}: rebuilding from the source gives the committed splits")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from autograder.models import resolve_model
+
+    print(resolve_model(args.name).describe())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autograder", description="Grade and practise the fine-tuning course.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade a submission folder (instructors, CI)")
+    g.add_argument("path", help="a submission folder holding the stage modules, e.g. solutions/")
+    g.add_argument("--stage", action="append", help="grade only this stage (repeatable)")
+    g.add_argument("--json", action="store_true", help="print the result object as JSON")
+    g.add_argument("--model", help="course model name or folder (default: course.toml / COURSE_MODEL)")
+    g.add_argument("--threads", type=int, default=None, help="torch threads per grader process")
+    g.set_defaults(func=cmd_grade)
+
+    c = sub.add_parser("check", help="run the public checks of one stage (or all) and show a hint")
+    c.add_argument("stage", nargs="?", help="stage id, e.g. tokenize")
+    c.add_argument("--path", help="your work folder (default: ./exercises if present, else .)")
+    c.set_defaults(func=cmd_check)
+
+    h = sub.add_parser("hint", help="show a stage's hints")
+    h.add_argument("stage")
+    h.add_argument("number", nargs="?", type=int, help="show only hint N (1-based)")
+    h.set_defaults(func=cmd_hint)
+
+    s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/ (or --check it)")
+    s.add_argument("--check", action="store_true")
+    s.set_defaults(func=cmd_stubs)
+
+    d = sub.add_parser("data", help="build or verify the fixed splits in datasets_cache/")
+    d.add_argument("action", choices=["build", "verify"])
+    d.add_argument("names", nargs="*")
+    d.set_defaults(func=cmd_data)
+
+    m = sub.add_parser("model", help="show which model a course model name resolves to")
+    m.add_argument("name", nargs="?")
+    m.set_defaults(func=cmd_model)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, KeyError) as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Hidden grader, stage 1 (tokenize). Points per check: course.toml [stages.checks]."""
+
+from __future__ import annotations
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from transformers import PreTrainedTokenizerBase
+
+from autograder.gradelib import call, describe, expect, expect_type
+
+MODULE = "stage1_tokenize"
+TEXTS = [
+    "a gorgeous, witty, seductive movie.",
+    "the film is strictly routine",
+    "it's a charming and often affecting journey, though it overstays its welcome by twenty minutes or so.",
+    "bad",
+]
+LONG = "the plot meanders " * 40
+
+
+@pytest.fixture(scope="module")
+def sub(stage_module):
+    return stage_module(MODULE)
+
+
+@pytest.fixture(scope="module")
+def small_dataset() -> DatasetDict:
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    return DatasetDict({
+        "train": Dataset.from_dict({"text": TEXTS, "label": [1, 0, 1, 0]}, features=features),
+        "validation": Dataset.from_dict({"text": TEXTS[:2][::-1], "label": [0, 1]}, features=features),
+    })
+
+
+def test_load_tokenizer_returns_fast_tokenizer(sub, tiny_paths, tiny_tokenizer):
+    path = tiny_paths.path("distilbert-classifier")
+    tok = call(sub, "load_tokenizer", path, call_desc=f"load_tokenizer({path!r})")
+    expect_type(tok, PreTrainedTokenizerBase, "load_tokenizer")
+    got = tok("Hello, world!")["input_ids"]
+    want = tiny_tokenizer("Hello, world!")["input_ids"]
+    expect(got == want, f"the loaded tokenizer encodes 'Hello, world!' as {got}, expected {want}: "
+                        "load the checkpoint's own tokenizer with AutoTokenizer.from_pretrained")
+
+
+def test_tokenize_batch_matches_tokenizer(sub, tiny_tokenizer):
+    out = call(sub, "tokenize_batch", {"text": TEXTS}, tiny_tokenizer, max_length=32,
+               call_desc="tokenize_batch({'text': [4 reviews]}, tokenizer, max_length=32)")
+    expect(hasattr(out, "keys") and "input_ids" in out,
+           f"tokenize_batch should return the tokenizer's output with 'input_ids', got {describe(out)}")
+    want = tiny_tokenizer(TEXTS, truncation=True, max_length=32)
+    expect(list(out["input_ids"]) == want["input_ids"],
+           "tokenize_batch(4 reviews, max_length=32) gave input_ids that differ from "
+           "tokenizer(texts, truncation=True, max_length=32)")
+    expect("attention_mask" in out, "tokenize_batch should keep the attention_mask the tokenizer returns")
+
+
+def test_tokenize_batch_truncates(sub, tiny_tokenizer):
+    out = call(sub, "tokenize_batch", {"text": [LONG, "short one"]}, tiny_tokenizer, max_length=8,
+               call_desc="tokenize_batch({'text': [a 120-word text, 'short one']}, tokenizer, max_length=8)")
+    lengths = [len(ids) for ids in out["input_ids"]]
+    expect(lengths[0] == 8, f"a 120-word text with max_length=8 should give exactly 8 tokens, got {lengths[0]}: "
+                            "pass truncation=True and max_length to the tokenizer")
+    expect(list(out["input_ids"][0]) == tiny_tokenizer(LONG, truncation=True, max_length=8)["input_ids"],
+           "the truncated ids should end with [SEP], as the tokenizer's own truncation does")
+
+
+def test_tokenize_batch_does_not_pad(sub, tiny_tokenizer):
+    out = call(sub, "tokenize_batch", {"text": ["bad", TEXTS[2]]}, tiny_tokenizer, max_length=64,
+               call_desc="tokenize_batch({'text': ['bad', a 20-word review]}, tokenizer, max_length=64)")
+    lengths = [len(ids) for ids in out["input_ids"]]
+    expect(lengths[0] == 3, f"'bad' should be 3 tokens ([CLS] bad [SEP]) but came back as {lengths[0]}: "
+                            "do not pad here; DataCollatorWithPadding pads each batch later")
+    pad = tiny_tokenizer.pad_token_id
+    expect(all(pad not in list(ids) for ids in out["input_ids"]), "the output contains [PAD] tokens: do not pad")
+
+
+def test_tokenize_dataset_keeps_splits_and_labels(sub, tiny_tokenizer, small_dataset):
+    out = call(sub, "tokenize_dataset", small_dataset, tiny_tokenizer,
+               call_desc="tokenize_dataset(DatasetDict(train: 4 rows, validation: 2 rows), tokenizer)")
+    expect_type(out, DatasetDict, "tokenize_dataset")
+    expect(sorted(out) == ["train", "validation"], f"expected the splits ['train', 'validation'], got {sorted(out)}")
+    for split in out:
+        expect(out[split].num_rows == small_dataset[split].num_rows,
+               f"split {split!r} has {out[split].num_rows} rows, expected {small_dataset[split].num_rows}")
+        expect("label" in out[split].column_names, f"split {split!r} lost its 'label' column")
+        labels = [int(x) for x in out[split]["label"]]
+        expect(labels == small_dataset[split]["label"], f"labels of {split!r} changed: {labels}")
+
+
+def test_tokenize_dataset_drops_text_and_uses_torch(sub, tiny_tokenizer, small_dataset):
+    out = call(sub, "tokenize_dataset", small_dataset, tiny_tokenizer, max_length=16,
+               call_desc="tokenize_dataset(DatasetDict(...), tokenizer, max_length=16)")
+    expect_type(out, DatasetDict, "tokenize_dataset")
+    train = out["train"]
+    expect("text" not in train.column_names, f"drop the 'text' column (columns now: {train.column_names})")
+    expect(train.format.get("type") == "torch", f"set the format to 'torch', it is {train.format.get('type')!r}")
+    want = tiny_tokenizer(TEXTS, truncation=True, max_length=16)["input_ids"]
+    got = [row["input_ids"].tolist() for row in train]
+    expect(got == want, "input_ids of the train split differ from the tokenizer's output with max_length=16: "
+                        "pass max_length through to tokenize_batch")

