@@ -41,7 +41,11 @@ def _cached_snapshot(repo_id: str) -> Path | None:
     """The snapshot folder of ``repo_id`` in the local HF cache, or None. Never does I/O on the net."""
     from huggingface_hub import try_to_load_from_cache
 
-    hit = try_to_load_from_cache(repo_id, "config.json")
+    cache_dir = os.environ.get("HF_HUB_CACHE") or None  # read now, not at import time
+    try:
+        hit = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
+    except ValueError:  # not a valid repo id (e.g. a path that does not exist)
+        return None
     if isinstance(hit, str):
         return Path(hit).parent
     return None
@@ -80,6 +84,7 @@ def _tiny_root() -> Path:
 def _build_tiny(kind: str, target: Path) -> None:
     import torch
     from transformers import (
+        AutoModel,
         AutoModelForSequenceClassification,
         AutoTokenizer,
         BertConfig,
@@ -88,11 +93,10 @@ def _build_tiny(kind: str, target: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(packaged_encoder_path())
     common = {"vocab_size": tokenizer.vocab_size, "max_position_embeddings": 128, "pad_token_id": 0}
-    if kind == "distilbert-classifier":
-        labels = ("negative", "positive")
+    labels = ("negative", "positive")
+    if kind in ("distilbert-classifier", "distilbert-base"):
         config = DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64, **common)
-    elif kind == "bert-encoder":
-        labels = ("negative", "positive")
+    elif kind == "bert-base":
         config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **common)
     elif kind == "nli":
         labels = NLI_LABELS
@@ -102,7 +106,9 @@ def _build_tiny(kind: str, target: Path) -> None:
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
     torch.manual_seed(1234)
-    model = AutoModelForSequenceClassification.from_config(config)
+    # "*-base" kinds are bare encoders without a head, like distilbert-base-uncased and MiniLM.
+    auto = AutoModel if kind.endswith("-base") else AutoModelForSequenceClassification
+    model = auto.from_config(config)
     if kind == "nli":
         # Give the NLI head distinct, non-trivial rows so that wrong axes or indices show.
         with torch.no_grad():
@@ -110,14 +116,15 @@ def _build_tiny(kind: str, target: Path) -> None:
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.replace(target) if not target.exists() else None
+    if not target.exists():
+        tmp.replace(target)
 
 
 def tiny_model_dir(kind: str) -> Path:
     """Path of a tiny random-weight model (built once, deterministically, then cached).
 
-    kinds: ``distilbert-classifier`` and ``bert-encoder`` (2 labels), ``nli`` (labels
-    contradiction/neutral/entailment). All use the packaged uncased WordPiece tokenizer.
+    kinds: ``distilbert-base`` and ``bert-base`` (bare encoders, no head), ``distilbert-classifier``
+    (2 labels, negative/positive), ``nli`` (labels contradiction/neutral/entailment). All use the packaged uncased WordPiece tokenizer.
     """
     key = hashlib.sha256(json.dumps([kind, 1]).encode()).hexdigest()[:10]
     target = _tiny_root() / f"{kind}-{key}"

@@ -1,0 +1,42 @@
+"""Every stage: the reference solution passes every grader, the stub fails every grader.
+
+This is rustlings' developer check and otter's assign-time check, as a test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder import REPO_ROOT
+from autograder.grading import grade_stage
+from autograder.manifest import load_course
+
+STAGES = [s for s in load_course().stages if s.checks]
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_solution_passes_every_check(stage):
+    result = grade_stage(stage, REPO_ROOT / "solutions")
+    failed = {c.name: c.message for c in result.checks if not c.passed}
+    assert not failed and not result.error, (failed, result.error)
+    assert result.score == result.max_score == stage.points > 0
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_stub_fails_every_check_with_a_message(stage):
+    result = grade_stage(stage, REPO_ROOT / "exercises")
+    passed = [c.name for c in result.checks if c.passed]
+    assert passed == [], f"the stub passes {passed}"
+    assert result.score == 0
+    assert all(c.message for c in result.checks)
+
+
+def test_every_grader_check_is_in_the_manifest():
+    import ast
+
+    for stage in load_course().stages:
+        if not stage.grader_file.exists():
+            continue
+        tree = ast.parse(stage.grader_file.read_text())
+        names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+        assert names == set(stage.checks), f"{stage.id}: graders {sorted(names)} vs manifest {sorted(stage.checks)}"
