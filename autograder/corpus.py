@@ -125,7 +125,8 @@ def bow_baseline(train_texts: list[str], train_labels: list[int], test_texts: li
     # One BLAS thread: lbfgs on a small sparse matrix is 3-10x slower with thread hand-offs.
     with threadpool_limits(limits=1):
         clf.fit(vec.fit_transform(list(train_texts)), list(train_labels))
-    pred = clf.predict(vec.transform(test_texts))
+    pred = clf.predict(vec.transform(list(test_texts)))
+    test_labels = list(test_labels)
     return float(accuracy_score(test_labels, pred)), float(f1_score(test_labels, pred, average="macro"))
 
 
@@ -214,15 +215,17 @@ def criteria_failures(report: CorpusReport) -> list[str]:
     lo, hi = LENGTH_RANGE
     if report.length_min < lo or report.length_max > hi:
         out = sum(1 for t in report.texts if not lo <= len(t.split()) <= hi)
-        fails.append(f"{out} texts outside {lo}..{hi} words (min {report.length_min}, max {report.length_max})")
+        fails.append(f"{out} texts outside {lo}..{hi} words "
+                     f"(min {report.length_min}, max {report.length_max})")
     if not MEDIAN_RANGE[0] <= report.length_median <= MEDIAN_RANGE[1]:
-        fails.append(f"median length {report.length_median:g} words, need {MEDIAN_RANGE[0]}..{MEDIAN_RANGE[1]}")
+        fails.append(f"median length {report.length_median:g} words, "
+                     f"need {MEDIAN_RANGE[0]}..{MEDIAN_RANGE[1]}")
     dup = report.duplicates
     for i, j in dup.exact:
         fails.append(f"exact duplicate: texts {i} and {j}: {report.texts[j]!r}")
     for i, j, jac in dup.near:
-        fails.append(f"near-duplicate (3-gram Jaccard {jac:.2f} >= {NEAR_DUPLICATE_JACCARD}): texts {i} and {j}: "
-                     f"{report.texts[i]!r} / {report.texts[j]!r}")
+        fails.append(f"near-duplicate (3-gram Jaccard {jac:.2f} >= {NEAR_DUPLICATE_JACCARD}): "
+                     f"texts {i} and {j}: {report.texts[i]!r} / {report.texts[j]!r}")
     for s, need in MIN_SPLIT_SIZES.items():
         if report.split_sizes.get(s, 0) < need:
             fails.append(f"{s} split has {report.split_sizes.get(s, 0)} rows, need at least {need}")

@@ -196,10 +196,17 @@ def load_hub_splits(name: str, hub_id: str | None = None, *, seed: int | None = 
             raise DataIntegrityError(f"{hub_id} has labels {got}, expected {names}")
         return DatasetDict({s: raw[s] for s in SPLITS})
     sizes = sp["sizes"]
-    train_pool = raw["train"].shuffle(seed=seed)
+    need = sizes["train"] + sizes["validation"]
+    if len(raw["train"]) < need:
+        raise DataIntegrityError(f"{hub_id} has {len(raw['train'])} training rows; the course needs {need}")
+    # Stratified and disjoint, like the fixed split: train and validation from the Hub's train.
+    pool = stratified_split(raw["train"]["label"], seed=seed,
+                            sizes={"train": sizes["train"], "validation": sizes["validation"], "test": 0})
+    test = stratified_split(raw["test"]["label"], seed=seed,
+                            sizes={"train": 0, "validation": 0, "test": min(sizes["test"], len(raw["test"]))})
     out = DatasetDict({
-        "train": train_pool.select(range(sizes["train"])),
-        "validation": train_pool.select(range(sizes["train"], sizes["train"] + sizes["validation"])),
-        "test": raw["test"].shuffle(seed=seed).select(range(min(sizes["test"], len(raw["test"])))),
+        "train": raw["train"].select(pool["train"]),
+        "validation": raw["train"].select(pool["validation"]),
+        "test": raw["test"].select(test["test"]),
     })
     return out.cast_column("label", ClassLabel(names=names))
