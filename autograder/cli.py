@@ -27,8 +27,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
         os.environ["COURSE_MODEL"] = args.model
     resolved = resolve_model()
     console.print(resolved.describe(), markup=False, highlight=False)
-    result = grade(args.path, stages=args.stage or None, threads=args.threads,
-                   progress=None if args.json else lambda st: console.print(f"grading {st.id} ...", style="dim"))
+    progress = None if args.json else (lambda st: console.print(f"grading {st.id} ...", style="dim"))
+    stages = args.stage or None
+    if args.tier == "model":
+        stages = []
+    result = grade(args.path, stages=stages, threads=args.threads, progress=progress)
+    if args.tier in ("model", "all"):
+        from autograder.model_tier import grade_notebooks
+
+        work = Path(args.work_dir or Path("grading_runs") / Path(args.path).resolve().name)
+        result.stages.extend(grade_notebooks(Path(args.path), work, threads=args.threads, progress=progress))
+        result.duration_s = round(sum(s.duration_s for s in result.stages), 1)
     result.model = resolved.path
     if args.json:
         print(to_json(result))
@@ -93,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print the result object as JSON")
     g.add_argument("--model", help="course model name or folder (default: course.toml / COURSE_MODEL)")
     g.add_argument("--threads", type=int, default=None, help="torch threads per grader process")
+    g.add_argument("--tier", choices=["structural", "model", "all"], default="structural",
+                   help="structural: hidden graders on tiny models (seconds); model: run the notebooks and "
+                        "score the saved models on the hidden split (minutes); all: both")
+    g.add_argument("--work-dir", help="where executed notebooks and saved models go (default grading_runs/NAME)")
     g.set_defaults(func=cmd_grade)
 
     c = sub.add_parser("check", help="run the public checks of one stage (or all) and show a hint")

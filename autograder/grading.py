@@ -95,7 +95,7 @@ def grade(submission: str | Path, *, stages: Iterable[str] | None = None, thread
     """Grade ``submission`` (a folder with the stage modules) on the structural tier."""
     submission = Path(submission)
     course = load_course()
-    chosen = [course.stage(s) for s in stages] if stages else list(course.stages)
+    chosen = list(course.stages) if stages is None else [course.stage(s) for s in stages]
     result = GradeResult(submission=str(submission))
     start = time.monotonic()
     if not submission.is_dir():

@@ -39,12 +39,37 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Notebook:
+    """A notebook of the model tier: executed by papermill, its saved model scored on a hidden split."""
+
+    id: str
+    title: str
+    notebook: str
+    dataset: str
+    timeout: float
+    parameters: dict
+    thresholds: dict[str, float]
+    checks: dict[str, float]
+
+    @property
+    def points(self) -> float:
+        return float(sum(self.checks.values()))
+
+
+@dataclass(frozen=True)
 class Course:
     title: str
     model: str
     seed: int
     stages: tuple[Stage, ...]
     raw: dict
+    notebooks: tuple[Notebook, ...] = ()
+
+    def notebook(self, notebook_id: str) -> Notebook:
+        for nb in self.notebooks:
+            if notebook_id in (nb.id, nb.notebook):
+                return nb
+        raise KeyError(f"unknown notebook {notebook_id!r}; course.toml lists {[n.id for n in self.notebooks]}")
 
     def stage(self, stage_id: str) -> Stage:
         for stage in self.stages:
@@ -55,7 +80,7 @@ class Course:
 
     @property
     def max_score(self) -> float:
-        return sum(s.points for s in self.stages)
+        return sum(s.points for s in self.stages) + sum(n.points for n in self.notebooks)
 
 
 def manifest_path() -> Path:
@@ -78,7 +103,17 @@ def _load(path: str) -> Course:
         )
         for s in raw["stages"]
     )
-    return Course(title=meta["title"], model=meta["model"], seed=int(meta["seed"]), stages=stages, raw=raw)
+    notebooks = tuple(
+        Notebook(
+            id=n["id"], title=n["title"], notebook=n["notebook"], dataset=n["dataset"],
+            timeout=float(n.get("timeout", default_timeout)), parameters=dict(n.get("parameters", {})),
+            thresholds={k: float(v) for k, v in n.get("thresholds", {}).items()},
+            checks={k: float(v) for k, v in n.get("checks", {}).items()},
+        )
+        for n in raw.get("notebooks", [])
+    )
+    return Course(title=meta["title"], model=meta["model"], seed=int(meta["seed"]), stages=stages, raw=raw,
+                  notebooks=notebooks)
 
 
 def load_course(path: str | Path | None = None) -> Course:

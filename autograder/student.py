@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,18 +25,19 @@ def run_public_checks(*, stage_id: str | None, path: Path) -> int:
             console.print(f"[yellow]{stage.id}[/]: no public checks at {check_file}")
             continue
         console.print(f"[b]{stage.id}[/] - {stage.title}")
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", str(check_file), "-q", "--no-header", "-p", "no:cacheprovider",
-             "-o", "addopts=", "--tb=line", "-W", "ignore"],
-            cwd=path, capture_output=True, text=True,
-        )
+        with console.status(f"running the public checks of {stage.id} ..."):
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest", str(check_file.resolve()), "-q", "--no-header", "-p",
+                 "no:cacheprovider", "-o", "addopts=", "--tb=no", "-rfE", "-W", "ignore"],
+                cwd=path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"},
+            )
         if proc.returncode == 0:
             console.print("  [green]all public checks pass[/] (the hidden grader checks more)")
             continue
         worst = 1
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR", "E ")) or "Error" in ln]
-        for line in lines[:8]:
-            console.print("  " + line, markup=False, highlight=False)
+        lines = [ln.split("::", 1)[-1] for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+        for line in lines[:8] or proc.stdout.strip().splitlines()[-5:]:
+            console.print("  x " + line, markup=False, highlight=False)
         if stage.hints:
             console.print(f"  [cyan]hint 1/{len(stage.hints)}:[/] {stage.hints[0]}  (more: autograder hint {stage.id})")
     return worst

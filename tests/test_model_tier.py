@@ -1,0 +1,91 @@
+"""Model-tier mechanics on a tiny random model: bad notebooks cost only their own points.
+
+These run the real papermill path (kernel, parameters, saved model, trusted evaluator) with a
+tiny encoder, so they take seconds per notebook; accuracy is not what they check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import nbformat
+import psutil
+import pytest
+
+from autograder import REPO_ROOT
+from autograder.manifest import load_course
+from autograder.model_tier import grade_notebook
+from autograder.models import resolve_model, tiny_model_dir
+
+NB = load_course().notebook("sentiment_model")
+
+
+@pytest.fixture()
+def submission(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_MODEL", str(tiny_model_dir("distilbert-base")))
+    sub = tmp_path / "submission"
+    shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
+    return sub
+
+
+def _grade(sub, tmp_path, nb=NB, **params):
+    nb = dataclasses.replace(nb, parameters={**nb.parameters, "epochs": 1, **params})
+    return grade_notebook(nb, sub, tmp_path / "work", resolve_model(), seed=0, threads=1)
+
+
+def _add_cell(path, source: str, index: int = 3):
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(index, nbformat.v4.new_code_cell(source))
+    nbformat.write(nb, path)
+
+
+def test_tiny_run_saves_a_model_the_evaluator_scores(submission, tmp_path):
+    result = _grade(submission, tmp_path)
+    checks = {c.name: c for c in result.checks}
+    assert checks["notebook_runs"].passed and checks["model_saved"].passed, result
+    evaluation = result.details["evaluation"]
+    assert evaluation["n"] == 500 and 0 <= evaluation["accuracy_ci"][0] <= evaluation["accuracy"]
+    assert (tmp_path / "work" / "executed_sentiment.ipynb").exists()
+    assert (tmp_path / "work" / "output" / "log_history.json").exists()
+
+
+def test_invalid_json_costs_only_this_notebook(submission, tmp_path):
+    (submission / "sentiment.ipynb").write_text("{ this is not json")
+    result = _grade(submission, tmp_path)
+    assert result.score == 0
+    assert "not a valid notebook" in result.error
+    assert all(c.message for c in result.checks)
+
+
+def test_a_raising_cell_is_reported(submission, tmp_path):
+    _add_cell(submission / "sentiment.ipynb", "raise RuntimeError('boom in my notebook')")
+    result = _grade(submission, tmp_path)
+    assert result.score == 0
+    assert "RuntimeError: boom in my notebook" in result.error
+    executed = nbformat.read(tmp_path / "work" / "executed_sentiment.ipynb", as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_predictions_without_a_saved_model_score_nothing(submission, tmp_path):
+    path = submission / "sentiment.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[-1].source = nb.cells[-1].source.replace('trainer.save_model(str(out / "model"))', "pass")
+    nbformat.write(nb, path)
+    result = _grade(submission, tmp_path)
+    checks = {c.name: c for c in result.checks}
+    assert checks["notebook_runs"].passed
+    assert not checks["model_saved"].passed and "save_model" in checks["model_saved"].message
+    assert not checks["accuracy"].passed
+
+
+def _kernels() -> set[int]:
+    return {p.pid for p in psutil.process_iter(["cmdline"]) if "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])}
+
+
+def test_a_notebook_that_never_finishes_is_stopped_with_its_kernel(submission, tmp_path):
+    _add_cell(submission / "sentiment.ipynb", "import time\nwhile True:\n    time.sleep(1)")
+    before = _kernels()
+    result = _grade(submission, tmp_path, nb=dataclasses.replace(NB, timeout=25))
+    assert result.score == 0 and "did not finish within 25 s" in result.error
+    assert _kernels() - before == set()
