@@ -39,11 +39,64 @@ def cmd_grade(args: argparse.Namespace) -> int:
         result.stages.extend(grade_notebooks(Path(args.path), work, threads=args.threads, progress=progress))
         result.duration_s = round(sum(s.duration_s for s in result.stages), 1)
     result.model = resolved.path
+    if args.out:
+        write_reports(result, Path(args.out), visibility=args.visibility)
+    if args.gradescope:
+        from autograder.exports import write_gradescope
+
+        write_gradescope(result, args.gradescope, visibility=args.visibility)
     if args.json:
         print(to_json(result))
     else:
         print_table(result)
+    if args.fail_under is not None and result.score < args.fail_under:
+        console.print(f"score {result.score:g} is below the required {args.fail_under:g}")
+        return 1
     return 0
+
+
+def write_reports(result, out: Path, *, visibility: str = "visible") -> None:
+    """Everything an instructor or CI keeps of one graded submission, from one result object."""
+    from autograder.exports import write_gradescope, write_junit
+    from autograder.feedback import write_feedback
+    from autograder.report import to_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(to_json(result))
+    write_gradescope(result, out / "results.json", visibility=visibility)
+    write_junit(result, out / "junit.xml")
+    write_feedback(result, out)
+
+
+def cmd_grade_batch(args: argparse.Namespace) -> int:
+    from autograder.batch import grade_batch
+    from autograder.exports import gradebook_csv, nbgrader_gradebook
+
+    out = Path(args.out)
+    results = grade_batch(Path(args.submissions), out, workers=args.workers, stages=args.stage or None,
+                          tier=args.tier, regrade=args.regrade)
+    for result in results:
+        write_reports(result, out / "reports" / result.submission)
+    gradebook_csv(results, out / "gradebook.csv")
+    nbgrader_gradebook(results, out / "nbgrader_grades.csv", assignment=args.assignment)
+    for r in results:
+        print(f"{r.submission:<24} {r.score:g}/{r.max_score:g}")
+    print(f"gradebook: {out / 'gradebook.csv'}; per-student reports: {out / 'reports'}")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from autograder.release import build_release
+
+    files = build_release(Path(args.out), check=not args.no_check)
+    print(f"released {len(files)} files to {args.out}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from autograder.student import show_status
+
+    return show_status(path=Path(args.path) if args.path else _default_work_dir())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -55,7 +108,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_hint(args: argparse.Namespace) -> int:
     from autograder.student import show_hint
 
-    return show_hint(stage_id=args.stage, number=args.number)
+    return show_hint(stage_id=args.stage, number=args.number, show_all=args.all)
 
 
 def cmd_stubs(args: argparse.Namespace) -> int:
@@ -106,16 +159,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="structural: hidden graders on tiny models (seconds); model: run the notebooks and "
                         "score the saved models on the hidden split (minutes); all: both")
     g.add_argument("--work-dir", help="where executed notebooks and saved models go (default grading_runs/NAME)")
+    g.add_argument("--out", help="write result.json, results.json (Gradescope), junit.xml, feedback.md/.html here")
+    g.add_argument("--gradescope", help="also write Gradescope's results.json to this path")
+    g.add_argument("--visibility", default="visible", help="Gradescope visibility (visible, after_published, ...)")
+    g.add_argument("--fail-under", type=float, help="exit with status 1 when the score is below this")
     g.set_defaults(func=cmd_grade)
+
+    b = sub.add_parser("grade-batch", help="grade a folder of student folders or zips (resumable)")
+    b.add_argument("submissions")
+    b.add_argument("--out", default="grading_batch", help="results, reports and gradebooks go here")
+    b.add_argument("--workers", type=int, default=1, help="parallel workers (they split the CPU cores)")
+    b.add_argument("--stage", action="append", help="grade only this stage (repeatable)")
+    b.add_argument("--tier", choices=["structural", "model", "all"], default="structural")
+    b.add_argument("--regrade", action="store_true", help="grade students again even if they have a result")
+    b.add_argument("--assignment", help="assignment name in the nbgrader export (default: the course title)")
+    b.set_defaults(func=cmd_grade_batch)
+
+    r = sub.add_parser("release", help="build the student repository (nothing hidden inside)")
+    r.add_argument("out")
+    r.add_argument("--no-check", action="store_true", help="skip checking that solutions pass and stubs fail")
+    r.set_defaults(func=cmd_release)
+
+    st = sub.add_parser("status", help="your progress over the stages (public checks)")
+    st.add_argument("--path", help="your work folder (default: ./exercises if present, else .)")
+    st.set_defaults(func=cmd_status)
 
     c = sub.add_parser("check", help="run the public checks of one stage (or all) and show a hint")
     c.add_argument("stage", nargs="?", help="stage id, e.g. tokenize")
     c.add_argument("--path", help="your work folder (default: ./exercises if present, else .)")
     c.set_defaults(func=cmd_check)
 
-    h = sub.add_parser("hint", help="show a stage's hints")
+    h = sub.add_parser("hint", help="show the next hint of a stage (or hint N, or --all)")
     h.add_argument("stage")
-    h.add_argument("number", nargs="?", type=int, help="show only hint N (1-based)")
+    h.add_argument("number", nargs="?", type=int, help="show hint N (1-based)")
+    h.add_argument("--all", action="store_true", help="show every hint of the stage")
     h.set_defaults(func=cmd_hint)
 
     s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/ (or --check it)")

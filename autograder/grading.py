@@ -74,8 +74,8 @@ def stage_result(stage: Stage, recorded: list[dict], error: str, duration: float
     if unknown:
         error = (error + "; " if error else "") + f"checks missing from course.toml: {unknown}"
     score = sum(c.score for c in checks)
-    first_fail = next((i for i, c in enumerate(checks) if not c.passed), None)
-    hint = stage.hints[min(first_fail, len(stage.hints) - 1)] if first_fail is not None and stage.hints else ""
+    first_fail = next((c.name for c in checks if not c.passed), None)
+    hint = stage.hint_for(first_fail) if first_fail else ""
     return StageResult(id=stage.id, title=stage.title, score=score, max_score=stage.points, checks=checks,
                        hint=hint, error=error, duration_s=round(duration, 2))
 

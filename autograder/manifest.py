@@ -23,10 +23,19 @@ class Stage:
     timeout: float
     hints: tuple[str, ...]
     checks: dict[str, float] = field(default_factory=dict)
+    check_hints: dict[str, int] = field(default_factory=dict)
 
     @property
     def points(self) -> float:
         return float(sum(self.checks.values()))
+
+    def hint_for(self, check: str) -> str:
+        """The hint for a failed check: ``[stages.check_hints]`` (1-based), else by the check's position."""
+        if not self.hints:
+            return ""
+        names = list(self.checks)
+        number = self.check_hints.get(check, (names.index(check) if check in names else 0) + 1)
+        return self.hints[min(max(number, 1), len(self.hints)) - 1]
 
     @property
     def grader_file(self) -> Path:
@@ -100,6 +109,7 @@ def _load(path: str) -> Course:
             timeout=float(s.get("timeout", default_timeout)),
             hints=tuple(s.get("hints", ())),
             checks={k: float(v) for k, v in s.get("checks", {}).items()},
+            check_hints={k: int(v) for k, v in s.get("check_hints", {}).items()},
         )
         for s in raw["stages"]
     )

@@ -14,6 +14,40 @@ from autograder.manifest import load_course
 console = Console()
 
 
+def _run_checks(check_file: Path, path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(check_file.resolve()), "-q", "--no-header", "-p",
+         "no:cacheprovider", "-o", "addopts=", "--tb=no", "-rfE", "-W", "ignore"],
+        cwd=path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"},
+    )
+
+
+def show_status(*, path: Path) -> int:
+    """Rustlings-style progress: which stages pass their public checks, and what to do next."""
+    from rich.table import Table
+
+    table = Table(title="Your progress")
+    for col in ("#", "stage", "title", "public checks"):
+        table.add_column(col)
+    next_stage = None
+    done = 0
+    stages = load_course().stages
+    with console.status("running the public checks ..."):
+        for i, stage in enumerate(stages, 1):
+            check_file = path / stage.public_check_file
+            ok = check_file.exists() and _run_checks(check_file, path).returncode == 0
+            done += ok
+            if not ok and next_stage is None:
+                next_stage = stage
+            table.add_row(str(i), stage.id, stage.title, "[green]pass[/]" if ok else "[red]not yet[/]")
+    console.print(table)
+    console.print(f"{done}/{len(stages)} stages pass their public checks.")
+    if next_stage:
+        console.print(f"Next: [b]{next_stage.id}[/] - edit {next_stage.module}.py, then "
+                      f"`autograder check {next_stage.id}` (stuck? `autograder hint {next_stage.id}`)")
+    return 0
+
+
 def run_public_checks(*, stage_id: str | None, path: Path) -> int:
     """Run ``path/checks/test_<module>.py`` for one stage (or every stage); 0 when all pass."""
     course = load_course()
@@ -26,11 +60,7 @@ def run_public_checks(*, stage_id: str | None, path: Path) -> int:
             continue
         console.print(f"[b]{stage.id}[/] - {stage.title}")
         with console.status(f"running the public checks of {stage.id} ..."):
-            proc = subprocess.run(
-                [sys.executable, "-m", "pytest", str(check_file.resolve()), "-q", "--no-header", "-p",
-                 "no:cacheprovider", "-o", "addopts=", "--tb=no", "-rfE", "-W", "ignore"],
-                cwd=path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"},
-            )
+            proc = _run_checks(check_file, path)
         if proc.returncode == 0:
             console.print("  [green]all public checks pass[/] (the hidden grader checks more)")
             continue
@@ -43,11 +73,31 @@ def run_public_checks(*, stage_id: str | None, path: Path) -> int:
     return worst
 
 
-def show_hint(*, stage_id: str, number: int | None = None) -> int:
+def show_hint(*, stage_id: str, number: int | None = None, show_all: bool = False,
+              state_file: Path = Path(".course_hints.json")) -> int:
+    """Show the next hint of a stage (rustlings-style), hint N, or all of them.
+
+    Which hints were already shown is kept in ``state_file`` in the work folder, so each call
+    reveals one more, and the last one repeats.
+    """
+    import json
+
     stage = load_course().stage(stage_id)
-    hints = list(enumerate(stage.hints, 1))
-    if number is not None:
-        hints = [h for h in hints if h[0] == number]
-    for i, text in hints:
-        console.print(f"[cyan]{stage.id} hint {i}/{len(stage.hints)}:[/] {text}")
+    if not stage.hints:
+        console.print(f"{stage.id} has no hints")
+        return 0
+    seen = json.loads(state_file.read_text()) if state_file.exists() else {}
+    if show_all:
+        numbers = range(1, len(stage.hints) + 1)
+    elif number is not None:
+        numbers = [min(max(number, 1), len(stage.hints))]
+    else:
+        numbers = [min(seen.get(stage.id, 0) + 1, len(stage.hints))]
+        seen[stage.id] = numbers[0]
+        try:
+            state_file.write_text(json.dumps(seen))
+        except OSError:
+            pass
+    for i in numbers:
+        console.print(f"[cyan]{stage.id} hint {i}/{len(stage.hints)}:[/] {stage.hints[i - 1]}")
     return 0

@@ -97,7 +97,7 @@ def nli_zero_shot(texts: list[str], labels: list[str], model, tokenizer, templat
             scores = logits[:, [con, ent]].softmax(dim=-1)[:, 1]
         else:
             scores = logits[:, ent].softmax(dim=0)
-        results.append(dict(zip(labels, scores.tolist())))
+        results.append(dict(zip(labels, scores.tolist(), strict=True)))
     return results
     ### END SOLUTION
 
@@ -123,8 +123,9 @@ def embed(texts: list[str], model, tokenizer, batch_size: int = 32) -> torch.Ten
     """Sentence embeddings, as sentence-transformers' all-MiniLM-L6-v2 makes them.
 
     Load that encoder with ``AutoModel.from_pretrained`` (no head) and its ``AutoTokenizer``.
-    For each batch of ``batch_size`` texts: tokenize with ``padding=True, truncation=True``, run
-    the model (eval mode, ``torch.no_grad()``), :func:`mean_pool` its ``last_hidden_state`` with
+    For each batch of ``batch_size`` texts: tokenize with ``padding=True, truncation=True,
+    max_length=256`` (the length sentence-transformers uses for this model), run the model (eval
+    mode, ``torch.no_grad()``), :func:`mean_pool` its ``last_hidden_state`` with
     the attention mask, then L2-normalise each vector (``torch.nn.functional.normalize``, dim=-1).
     Returns a ``(len(texts), hidden)`` tensor of unit vectors.
     """
@@ -133,7 +134,8 @@ def embed(texts: list[str], model, tokenizer, batch_size: int = 32) -> torch.Ten
     chunks = []
     for start in range(0, len(texts), batch_size):
         batch = list(texts[start:start + batch_size])
-        enc = tokenizer(batch, padding=True, truncation=True, return_tensors="pt").to(model.device)
+        enc = tokenizer(batch, padding=True, truncation=True, max_length=256,
+                        return_tensors="pt").to(model.device)
         with torch.no_grad():
             out = model(**enc)
         pooled = mean_pool(out.last_hidden_state, enc["attention_mask"])
@@ -156,7 +158,7 @@ def embedding_zero_shot(texts: list[str], labels: list[str], model, tokenizer,
     text_emb = embed(texts, model, tokenizer)
     label_emb = embed(build_hypotheses(labels, template), model, tokenizer)
     sims = text_emb @ label_emb.T
-    return [dict(zip(labels, row)) for row in sims.tolist()]
+    return [dict(zip(labels, row, strict=True)) for row in sims.tolist()]
     ### END SOLUTION
 
 

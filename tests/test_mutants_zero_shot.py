@@ -36,7 +36,8 @@ MUTANTS = {
         "test_nli_label_indices_found_by_name",
     ),
     "entailment-index-returns-2": (
-        '    for name, index in model.config.label2id.items():\n        if name.lower().startswith("entail"):\n'
+        "    for name, index in model.config.label2id.items():\n"
+        '        if name.lower().startswith("entail"):\n'
         "            return int(index)\n",
         "    return 2\n",
         "test_nli_label_indices_found_by_name",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -30,11 +30,12 @@ TEXTS = [
     "ok",
 ]
 # longer than the 16-token tokenizer used to check that only the text is truncated, never the hypothesis
-LONG_TEXT = "we waited for hours in the rain, and when the doors finally opened the whole crowd cheered and sang"
-SENTENCES = [
+LONG_TEXT = ("we waited for hours in the rain, and when the doors finally opened "
+             "the whole crowd cheered and sang")
+SENTENCES = [  # the first two (one batch of 2) differ in length, so that batch is padded
+    "Stocks fell sharply today.",
     "A man is playing a guitar on the street.",
     "i feel so lonely since my best friend moved away",
-    "Stocks fell sharply today.",
 ]
 LONG_TEMPLATE = "In this text the writer feels {}."  # 8 tokens: half the 16 would cut it
 PERMUTED = {0: "entailment", 1: "neutral", 2: "contradiction"}
@@ -120,7 +121,7 @@ def reference_embed(encoder):
     return encode
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pipeline(model, tokenizer):
     return pipeline("zero-shot-classification", model=model, tokenizer=tokenizer)
 
@@ -130,25 +131,26 @@ def _pipeline_scores(model, tokenizer, texts, labels, template, multi_label=Fals
     model.eval()
     results = _pipeline(model, tokenizer)(list(texts), candidate_labels=labels, hypothesis_template=template,
                                           multi_label=multi_label, batch_size=len(labels))
-    return [dict(zip(r["labels"], r["scores"])) for r in results]  # the pipeline sorts by score
+    return [dict(zip(r["labels"], r["scores"], strict=True)) for r in results]  # the pipeline sorts by score
 
 
 def _fmt(scores: dict) -> str:
     return "{" + ", ".join(f"{k!r}: {float(v):.4f}" for k, v in scores.items()) + "}"
 
 
-def _expect_score_dicts(got, want, texts, labels, fn: str, call_desc: str, fix: str, tol: float = TOL) -> None:
+def _expect_score_dicts(got, want, texts, labels, fn: str, call_desc: str, fix: str,
+                        tol: float = TOL) -> None:
     """``got`` (the submission's) equals ``want`` (one dict per text) label by label, to ``tol``."""
     expect_type(got, list, fn)
     expect(len(got) == len(texts), f"called {call_desc}: got {len(got)} results for {len(texts)} texts, "
                                    "expected one dict per text")
-    for text, g, w in zip(texts, got, want):
+    for text, g, w in zip(texts, got, want, strict=True):
         expect_type(g, dict, f"each result of {fn}")
         expect(list(g) == list(labels), f"called {call_desc}: the dict for {text!r} has the keys {list(g)}, "
                                         f"expected the labels in their order {list(labels)}")
         expect(all(isinstance(v, float) for v in g.values()),
-               f"called {call_desc}: the scores should be plain Python floats, got {describe(list(g.values()))} "
-               "(use tensor.tolist())")
+               f"called {call_desc}: the scores should be plain Python floats, got "
+               f"{describe(list(g.values()))} (use tensor.tolist())")
         err = max(abs(g[k] - w[k]) for k in labels)
         expect(err <= tol, f"called {call_desc}: for the text {text!r} got {_fmt(g)}, expected {_fmt(w)} "
                            f"(off by up to {err:.2g}). {fix}")
@@ -168,8 +170,8 @@ def test_build_hypotheses(sub):
     got = call(sub, "build_hypotheses", LABELS, "The mood here is {}!",
                call_desc=f"build_hypotheses({LABELS}, 'The mood here is {{}}!')")
     want = [f"The mood here is {label}!" for label in LABELS]
-    expect(got == want, f"build_hypotheses({LABELS}, 'The mood here is {{}}!') returned {got!r}, expected {want!r}: "
-                        "use template.format(label), one per label, in order")
+    expect(got == want, f"build_hypotheses({LABELS}, 'The mood here is {{}}!') returned {got!r}, "
+                        f"expected {want!r}: use template.format(label), one per label, in order")
 
 
 def test_nli_single_label_matches_pipeline(sub, nli):
@@ -200,15 +202,19 @@ def test_nli_single_label_matches_pipeline(sub, nli):
 
 
 def test_nli_label_indices_found_by_name(sub, nli, nli_permuted, tiny_paths):
-    for (model, _), order in ((nli, "contradiction/neutral/entailment"), (nli_permuted, "entailment/neutral/contradiction")):
+    for (model, _), order in ((nli, "contradiction/neutral/entailment"),
+                              (nli_permuted, "entailment/neutral/contradiction")):
         label2id = dict(model.config.label2id)
         for fn, name in (("entailment_index", "entailment"), ("contradiction_index", "contradiction")):
             got = call(sub, fn, model, call_desc=f"{fn}(model with labels {order})")
+            simple = isinstance(got, (int, float, str, type(None)))
+            shown = describe(got) if simple else f"a {type(got).__name__}"
             expect(isinstance(got, (int, np.integer)) and not isinstance(got, bool),
-                   f"{fn} should return an int, it returned {describe(got)}")
-            expect(got == label2id[name], f"{fn}(model) returned {got} for a model whose labels are {order} "
-                                          f"(label2id = {label2id}); expected {label2id[name]}: look the "
-                                          f"label up by name in model.config.label2id, never assume its index")
+                   f"{fn} should return an int, it returned {shown}")
+            expect(got == label2id[name],
+                   f"{fn}(model) returned {got} for a model whose labels are {order} "
+                   f"(label2id = {label2id}); expected {label2id[name]}: look the label up by name in "
+                   "model.config.label2id, never assume its index")
     config = AutoConfig.from_pretrained(tiny_paths.path("distilbert-classifier"))
     no_nli = type("Model", (), {"config": config})()
     for fn in ("entailment_index", "contradiction_index"):
@@ -219,13 +225,14 @@ def test_nli_label_indices_found_by_name(sub, nli, nli_permuted, tiny_paths):
         except NotImplementedError:
             raise GraderFailure(f"`{fn}` is not written yet (it raises NotImplementedError).") from None
         except Exception as exc:  # noqa: BLE001
-            raise GraderFailure(f"{fn}(model with labels negative/positive) raised {type(exc).__name__}: {exc}; "
-                                "expected a ValueError") from None
+            raise GraderFailure(f"{fn}(model with labels negative/positive) raised "
+                                f"{type(exc).__name__}: {exc}; expected a ValueError") from None
         raise GraderFailure(f"{fn}(model with labels negative/positive) returned {describe(got)}; "
                             "expected a ValueError: the model has no such label")
     model, tokenizer = nli_permuted
     model.eval()
-    desc = f"nli_zero_shot({len(TEXTS)} texts, {LABELS}, model with labels entailment/neutral/contradiction, tokenizer)"
+    desc = (f"nli_zero_shot({len(TEXTS)} texts, {LABELS}, "
+            "model with labels entailment/neutral/contradiction, tokenizer)")
     got = call(sub, "nli_zero_shot", TEXTS, LABELS, model, tokenizer, call_desc=desc)
     want = _pipeline_scores(model, tokenizer, TEXTS, LABELS, TEMPLATE)
     _expect_score_dicts(got, want, TEXTS, LABELS, "nli_zero_shot", desc,
@@ -242,9 +249,10 @@ def test_nli_multi_label_matches_pipeline(sub, nli, nli_permuted):
         training = _still_training(model)
         want = _pipeline_scores(model, tokenizer, TEXTS, LABELS, TEMPLATE, multi_label=True)
         _expect_score_dicts(got, want, TEXTS, LABELS, "nli_zero_shot", desc,
-                            "These should equal pipeline('zero-shot-classification', ...)(..., multi_label=True): "
-                            "for each label on its own, softmax over its [contradiction, entailment] logits "
-                            f"(found by name) and keep the entailment probability.{training}")
+                            "These should equal pipeline('zero-shot-classification', ...)(..., "
+                            "multi_label=True): for each label on its own, softmax over its "
+                            "[contradiction, entailment] logits (found by name) and keep the entailment "
+                            f"probability.{training}")
 
 
 def test_mean_pool_ignores_padding(sub):
@@ -258,11 +266,12 @@ def test_mean_pool_ignores_padding(sub):
     got = call(sub, "mean_pool", hidden, mask, call_desc=desc)
     expect_type(got, torch.Tensor, "mean_pool")
     want = torch.tensor([[2.0, 3.0], [5.0, -1.0], [3.0, 3.0]])
-    expect(tuple(got.shape) == (3, 2), f"called {desc}: got a tensor of shape {tuple(got.shape)}, expected (3, 2): "
-                                       "one vector per sequence (average over dim=1)")
+    expect(tuple(got.shape) == (3, 2), f"called {desc}: got a tensor of shape {tuple(got.shape)}, "
+                                       "expected (3, 2): one vector per sequence (average over dim=1)")
     if torch.allclose(got.float(), hidden.mean(dim=1), atol=1e-5):
-        raise GraderFailure(f"called {desc}: got {got.tolist()}, the plain mean over all tokens, padding included; "
-                            f"expected {want.tolist()}: multiply by the mask and divide by the number of real tokens")
+        raise GraderFailure(f"called {desc}: got {got.tolist()}, the plain mean over all tokens, padding "
+                            f"included; expected {want.tolist()}: multiply by the mask and divide by the "
+                            "number of real tokens")
     expect(torch.allclose(got.float(), want, atol=1e-5),
            f"called {desc}: got {got.tolist()}, expected {want.tolist()} (the mean of the real tokens only, "
            "not normalised)")
@@ -276,8 +285,9 @@ def test_embed_matches_sentence_transformers(sub, encoder, reference_embed):
     training = _still_training(model)
     model.eval()
     expect_type(got, torch.Tensor, "embed")
-    expect(tuple(got.shape) == (3, 384), f"called {desc}: got a tensor of shape {tuple(got.shape)}, expected (3, 384): "
-                                         "one 384-dim vector per sentence, all batches concatenated")
+    expect(tuple(got.shape) == (3, 384), f"called {desc}: got a tensor of shape {tuple(got.shape)}, "
+                                         "expected (3, 384): one 384-dim vector per sentence, all batches "
+                                         "concatenated")
     got = got.detach().float().cpu()
     norms = got.norm(dim=-1)
     expect(torch.allclose(norms, torch.ones(3), atol=1e-4),
@@ -286,8 +296,9 @@ def test_embed_matches_sentence_transformers(sub, encoder, reference_embed):
     want = reference_embed(SENTENCES)
     err = float((got - want).abs().max())
     expect(err <= 1e-4, f"called {desc}: the embeddings differ from SentenceTransformer('all-MiniLM-L6-v2')"
-                        f".encode(..., normalize_embeddings=True) by up to {err:.3g}: mean-pool the last_hidden_state "
-                        f"with the attention mask (padding excluded), then L2-normalise.{training}")
+                        f".encode(..., normalize_embeddings=True) by up to {err:.3g}: mean-pool the "
+                        "last_hidden_state with the attention mask (padding excluded), then L2-normalise."
+                        f"{training}")
 
 
 def test_embedding_zero_shot_scores_are_cosine_similarities(sub, encoder, reference_embed):
@@ -295,9 +306,10 @@ def test_embedding_zero_shot_scores_are_cosine_similarities(sub, encoder, refere
     model.eval()
     labels, template = ["music", "sadness", "finance"], "This text is about {}."
     desc = f"embedding_zero_shot([3 sentences], {labels}, all-MiniLM-L6-v2, tokenizer, template={template!r})"
-    got = call(sub, "embedding_zero_shot", SENTENCES, labels, model, tokenizer, template=template, call_desc=desc)
+    got = call(sub, "embedding_zero_shot", SENTENCES, labels, model, tokenizer, template=template,
+               call_desc=desc)
     sims = reference_embed(SENTENCES) @ reference_embed([template.format(lab) for lab in labels]).T
-    want = [dict(zip(labels, row)) for row in sims.tolist()]
+    want = [dict(zip(labels, row, strict=True)) for row in sims.tolist()]
     _expect_score_dicts(got, want, SENTENCES, labels, "embedding_zero_shot", desc,
                         "Each score should be the cosine similarity of the text's embedding and the "
                         "embedding of template.format(label) (not of the bare label): a dot product of unit "
@@ -321,8 +333,8 @@ def _expect_comparison(got, want: dict, desc: str) -> None:
     for key in ("accuracy_a", "accuracy_b", "agreement", "mcnemar_p"):
         ok = isinstance(got[key], (float, int, np.floating)) and abs(float(got[key]) - want[key]) < 1e-9
         expect(ok, f"called {desc}: {key} = {describe(got[key])}, expected {want[key]:.6g}"
-                   + (" (the exact two-sided binomial test on the b01 + b10 discordant texts; 1.0 when there are "
-                      "none)" if key == "mcnemar_p" else "")
+                   + (" (the exact two-sided binomial test on the b01 + b10 discordant texts; 1.0 when "
+                      "there are none)" if key == "mcnemar_p" else "")
                    + (" (the share of texts where a and b predict the same label, right or wrong)"
                       if key == "agreement" else ""))
     dis = got["disagreements"]
@@ -346,7 +358,8 @@ def test_compare_predictions_counts_and_mcnemar(sub):
     _expect_comparison(got, {"accuracy_a": 0.25, "accuracy_b": 0.25, "agreement": 0.25, "b01": 0, "b10": 0,
                              "mcnemar_p": 1.0, "disagreements": [1, 2, 3]}, desc)
     fn = function(sub, "compare_predictions")
-    for args, what in (((y, a, b[:-1]), "pred_b one shorter than y_true"), (([], [], []), "three empty lists")):
+    for args, what in (((y, a, b[:-1]), "pred_b one shorter than y_true"),
+                       (([], [], []), "three empty lists")):
         try:
             got = fn(*args)
         except ValueError:
@@ -354,4 +367,5 @@ def test_compare_predictions_counts_and_mcnemar(sub):
         except Exception as exc:  # noqa: BLE001
             raise GraderFailure(f"compare_predictions with {what} raised {type(exc).__name__}: {exc}; "
                                 "expected a ValueError") from None
-        raise GraderFailure(f"compare_predictions with {what} returned {describe(got)}; expected a ValueError")
+        raise GraderFailure(f"compare_predictions with {what} returned {describe(got)}; "
+                            "expected a ValueError")

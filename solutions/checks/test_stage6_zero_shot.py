@@ -16,7 +16,7 @@ def test_hypotheses():
 def test_nli_scores(tiny_nli_path):
     model = AutoModelForSequenceClassification.from_pretrained(tiny_nli_path)
     tok = AutoTokenizer.from_pretrained(tiny_nli_path)
-    assert stage.entailment_index(model) == 2, "the tiny NLI model's labels are contradiction/neutral/entailment"
+    assert stage.entailment_index(model) == 2, "the tiny model's labels are contradiction/neutral/entailment"
     out = stage.nli_zero_shot(["i am so happy", "leave me alone"], LABELS, model, tok)
     assert len(out) == 2 and all(list(d) == LABELS for d in out), f"one dict per text, labels in order: {out}"
     for d in out:
