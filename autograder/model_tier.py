@@ -87,6 +87,8 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
     from transformers import AutoTokenizer
 
     start = time.monotonic()
+    work = work.resolve()  # papermill, jupyter and the kernel each resolve paths from their own cwd
+    submission = submission.resolve()
     work.mkdir(parents=True, exist_ok=True)
     output_dir = work / "output"
     passed: dict[str, str] = {}  # check -> failure message ('' = passed)

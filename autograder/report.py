@@ -37,6 +37,16 @@ def print_table(result: GradeResult, console: Console | None = None, *, verbose:
     if not verbose:
         return
     for s in result.stages:
+        if s.tier == "model":  # the measured figures, passed or not
+            for key in ("accuracy", "macro_f1"):
+                if key in s.details:
+                    console.print(f"{s.id}: {s.details[key]}", markup=False, highlight=False)
+            zs = s.details.get("zero_shot")
+            if zs:
+                console.print(f"{s.id}: {zs['method']}: accuracy {zs['zero_shot_accuracy']:.3f} vs fine-tuned "
+                              f"{zs['fine_tuned_accuracy']:.3f}, agreement {zs['agreement']:.3f}, "
+                              f"McNemar p = {zs['mcnemar_p']:.2g}", markup=False, highlight=False)
+    for s in result.stages:
         failed = [c for c in s.checks if not c.passed]
         if not failed and not s.error:
             continue

@@ -40,7 +40,7 @@ def _add_cell(path, source: str, index: int = 3):
     nbformat.write(nb, path)
 
 
-def test_tiny_run_saves_a_model_the_evaluator_scores(submission, tmp_path):
+def test_tiny_run_saves_a_model_the_evaluator_scores_the_same_twice(submission, tmp_path):
     result = _grade(submission, tmp_path)
     checks = {c.name: c for c in result.checks}
     assert checks["notebook_runs"].passed and checks["model_saved"].passed, result
@@ -48,6 +48,9 @@ def test_tiny_run_saves_a_model_the_evaluator_scores(submission, tmp_path):
     assert evaluation["n"] == 500 and 0 <= evaluation["accuracy_ci"][0] <= evaluation["accuracy"]
     assert (tmp_path / "work" / "executed_sentiment.ipynb").exists()
     assert (tmp_path / "work" / "output" / "log_history.json").exists()
+    again = grade_notebook(dataclasses.replace(NB, parameters={**NB.parameters, "epochs": 1}), submission,
+                           tmp_path / "again", resolve_model(), seed=0, threads=1)
+    assert again.details["evaluation"] == evaluation, "grading the same submission twice must give the same result"
 
 
 def test_invalid_json_costs_only_this_notebook(submission, tmp_path):

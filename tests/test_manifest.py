@@ -1,0 +1,24 @@
+"""The manifest is the single description of the course: everything it names exists."""
+
+from autograder import REPO_ROOT
+from autograder.manifest import load_course
+
+
+def test_every_stage_names_existing_files_and_valid_hints():
+    course = load_course()
+    assert [s.id for s in course.stages] == ["tokenize", "model", "train", "evaluate", "emotion", "zero_shot"]
+    for stage in course.stages:
+        assert (REPO_ROOT / "solutions" / f"{stage.module}.py").exists()
+        assert (REPO_ROOT / "exercises" / f"{stage.module}.py").exists()
+        assert (REPO_ROOT / "solutions" / stage.public_check_file).exists()
+        assert stage.grader_file.exists()
+        assert stage.points == 10 and stage.hints and stage.timeout > 0
+        assert set(stage.check_hints) <= set(stage.checks)
+        assert all(1 <= n <= len(stage.hints) for n in stage.check_hints.values())
+
+
+def test_notebooks_have_thresholds_for_graded_metrics():
+    for nb in load_course().notebooks:
+        assert (REPO_ROOT / "solutions" / nb.notebook).exists() and (REPO_ROOT / "exercises" / nb.notebook).exists()
+        assert set(nb.thresholds) <= set(nb.checks)
+        assert {"notebook_runs", "model_saved"} <= set(nb.checks)
