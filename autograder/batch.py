@@ -66,7 +66,7 @@ def grade_one(student: str, folder: str, out: str, stages: list[str] | None, tie
 
     out_path = Path(out)
     try:
-        result = grade(folder, stages=[] if tier == "model" else stages, threads=threads)
+        result = grade(folder, stages=[] if tier == "model" else stages, threads=threads, jobs=1)
         if tier in ("model", "all"):
             from autograder.model_tier import grade_notebooks
 

@@ -31,7 +31,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     stages = args.stage or None
     if args.tier == "model":
         stages = []
-    result = grade(args.path, stages=stages, threads=args.threads, progress=progress)
+    result = grade(args.path, stages=stages, threads=args.threads, jobs=args.jobs, progress=progress)
     if args.tier in ("model", "all"):
         from autograder.model_tier import grade_notebooks
 
@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print the result object as JSON")
     g.add_argument("--model", help="course model name or folder (default: course.toml / COURSE_MODEL)")
     g.add_argument("--threads", type=int, default=None, help="torch threads per grader process")
+    g.add_argument("--jobs", type=int, default=None, help="stages graded at once (default: cores, at most 2)")
     g.add_argument("--tier", choices=["structural", "model", "all"], default="structural",
                    help="structural: hidden graders on tiny models (seconds); model: run the notebooks and "
                         "score the saved models on the hidden split (minutes); all: both")
