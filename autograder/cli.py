@@ -218,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("autograder."):
+            print(f"autograder {args.command}: an instructor command, not part of this copy of the course",
+                  file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

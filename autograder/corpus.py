@@ -162,7 +162,7 @@ def _corpus_rows(dataset: str, splits: dict) -> tuple[list[str], list[str]]:
     names = spec(dataset)["labels"]
     path = cache_dir() / dataset / "corpus.jsonl"
     if path.exists():
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
         return [r["text"] for r in rows], [r["label"] for r in rows]
     texts = [t for s in SPLITS for t in splits[s]["text"]]
     return texts, [names[y] for s in SPLITS for y in splits[s]["label"]]

@@ -69,7 +69,7 @@ def sentiment_source_rows() -> list[dict]:
 def emotion_source_rows() -> list[dict]:
     path = cache_dir() / "emotion" / "corpus.jsonl"
     names = spec("emotion")["labels"]
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     return [{"text": r["text"], "label": names.index(r["label"])} for r in rows]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from autograder import REPO_ROOT
 
 HIDDEN_PARTS = ("graders",)
+INSTRUCTOR_ONLY = ("stubs.py", "release.py")  # need solutions/ to work; nothing for students
 RELEASED_SPLITS = ("train", "validation")
 
 
@@ -43,7 +44,7 @@ def verify_solutions_and_stubs() -> list[str]:
 
 
 def _copy_library(target: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", *HIDDEN_PARTS)
+    ignore = shutil.ignore_patterns("__pycache__", *HIDDEN_PARTS, *INSTRUCTOR_ONLY)
     shutil.copytree(REPO_ROOT / "autograder", target / "autograder", ignore=ignore)
 
 

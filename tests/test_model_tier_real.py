@@ -33,7 +33,8 @@ VARIANTS = {
     "learning-rate-zero": ([("learning_rate=learning_rate,", "learning_rate=0.0,")], {"epochs": 1}),
     "trained-on-50-examples": ([(TOKENIZE, "dataset['train'] = dataset['train'].select(range(50))\n" + TOKENIZE)], {}),
     "predictions-without-saved-model": ([(TRAIN, "train_result = None"),
-                                         ('trainer.save_model(str(out / "model"))', "pass")], {}),
+                                         ('trainer.save_model(str(out / "model"))', "pass"),
+                                         ('print(sorted(p.name for p in (out / "model").iterdir()))', "pass")], {}),
 }
 
 

@@ -23,6 +23,7 @@ def test_nothing_hidden_is_released(released):
     out, files = released
     assert not any(f.startswith(("solutions/", "tests/")) for f in files)
     assert not (out / "autograder" / "graders").exists()
+    assert not (out / "autograder" / "stubs.py").exists() and not (out / "autograder" / "release.py").exists()
     assert not any(f.endswith("test.jsonl") or f.endswith("corpus.jsonl") for f in files)
     manifest = json.loads((out / "datasets_cache" / "manifest.json").read_text())
     assert all(set(entry["splits"]) == {"train", "validation"} for entry in manifest.values())
@@ -33,10 +34,10 @@ def test_no_hidden_test_text_or_solution_code_anywhere(released):
     out, files = released
     hidden = []
     for name in ("sentiment", "emotion"):
-        rows = (REPO_ROOT / "datasets_cache" / name / "test.jsonl").read_text().splitlines()
-        hidden += [json.loads(r)["text"] for r in rows]
+        rows = (REPO_ROOT / "datasets_cache" / name / "test.jsonl").read_text().split("\n")
+        hidden += [json.loads(r)["text"] for r in rows if r]
     blob = "\n".join((out / f).read_text(errors="ignore") for f in files)
-    assert "BEGIN SOLUTION" not in blob
+    assert "### BEGIN SOLUTION" not in blob and "### END SOLUTION" not in blob
     leaked = [t for t in hidden if t in blob]
     assert leaked == [], f"{len(leaked)} hidden test texts are in the release, e.g. {leaked[:2]}"
 

@@ -82,6 +82,8 @@ def test_tokenize_dataset_keeps_splits_and_labels(sub, tiny_tokenizer, small_dat
     for split in out:
         expect(out[split].num_rows == small_dataset[split].num_rows,
                f"split {split!r} has {out[split].num_rows} rows, expected {small_dataset[split].num_rows}")
+        expect("input_ids" in out[split].column_names,
+               f"split {split!r} has no 'input_ids' (columns: {out[split].column_names}): map tokenize_batch over it")
         expect("label" in out[split].column_names, f"split {split!r} lost its 'label' column")
         labels = [int(x) for x in out[split]["label"]]
         expect(labels == small_dataset[split]["label"], f"labels of {split!r} changed: {labels}")
