@@ -109,7 +109,8 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
         evaluation = score_predictions(test["label"], preds, names, seed=seed)
         passed["model_saved"] = ""
     except (ModelArtifactError, FileNotFoundError) as exc:
-        passed["model_saved"] = str(exc) if not error else f"{exc} ({error})"
+        passed["model_saved"] = (f"no saved model: the notebook stopped before saving it ({error})" if error
+                                 and not (output_dir / "model").exists() else str(exc))
     if evaluation is not None:
         details["evaluation"] = evaluation.to_dict()
         for metric, threshold in nb.thresholds.items():
@@ -124,7 +125,7 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
                                                                   names, model.path)
     else:
         for metric in nb.thresholds:
-            passed[metric] = "no model to score: " + passed["model_saved"]
+            passed[metric] = "not scored: there is no saved model to score (see model_saved)"
     checks = []
     for name, points in nb.checks.items():
         msg = passed.get(name, "not graded")
