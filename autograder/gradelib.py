@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ class tiny:  # noqa: N801 - a namespace of cached constructors
     """Tiny random-weight models (seconds to load) built from configs; see autograder.models."""
 
     @staticmethod
-    @lru_cache(maxsize=None)
+    @cache
     def path(kind: str) -> str:
         from autograder.models import tiny_model_dir
 

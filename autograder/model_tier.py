@@ -83,8 +83,9 @@ def _valid_notebook(path: Path) -> str:
 
 def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedModel, *,
                    seed: int, threads: int | None = None) -> StageResult:
-    from autograder.data import load_splits
     from transformers import AutoTokenizer
+
+    from autograder.data import load_splits
 
     start = time.monotonic()
     work = work.resolve()  # papermill, jupyter and the kernel each resolve paths from their own cwd

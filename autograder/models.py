@@ -116,8 +116,14 @@ def _build_tiny(kind: str, target: Path) -> None:
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    if not target.exists():
-        tmp.replace(target)
+    try:
+        tmp.replace(target)  # atomic; a concurrent builder may have won the race
+    except OSError:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():
+            raise
 
 
 def tiny_model_dir(kind: str) -> Path:

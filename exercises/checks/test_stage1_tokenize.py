@@ -1,8 +1,7 @@
 """Public checks for stage 1 (tokenize). The hidden graders check more than this."""
 
-from datasets import Dataset, DatasetDict
-
 import stage1_tokenize as stage
+from datasets import Dataset, DatasetDict
 
 
 def test_tokenizer_loads(tiny_model_path):

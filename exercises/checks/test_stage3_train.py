@@ -1,9 +1,8 @@
 """Public checks for stage 3 (train). The hidden graders check more than this."""
 
+import stage3_train as stage
 from datasets import Dataset, DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
-
-import stage3_train as stage
 
 
 def test_arguments_evaluate_every_epoch(tmp_path):

@@ -1,9 +1,8 @@
 """Public checks for stage 6 (zero-shot). The hidden graders check more than this."""
 
+import stage6_zero_shot as stage
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-import stage6_zero_shot as stage
 
 LABELS = ["joy", "anger", "fear"]
 

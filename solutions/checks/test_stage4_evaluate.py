@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
 import stage4_evaluate as stage
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 
 def test_accuracy_on_obvious_logits():

@@ -1,10 +1,9 @@
 """Public checks for stage 5 (emotion capstone). The hidden graders check more than this."""
 
+import stage5_emotion as stage
 import torch
 import torch.nn.functional as F
 from datasets import ClassLabel, Dataset, Features
-
-import stage5_emotion as stage
 
 NAMES = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 
