@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,6 +29,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     resolved = resolve_model()
     console.print(resolved.describe(), markup=False, highlight=False)
     progress = None if args.json else (lambda st: console.print(f"grading {st.id} ...", style="dim"))
+    start = time.monotonic()
     stages = args.stage or None
     if args.tier == "model":
         stages = []
@@ -37,7 +39,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
         work = Path(args.work_dir or Path("grading_runs") / Path(args.path).resolve().name)
         result.stages.extend(grade_notebooks(Path(args.path), work, threads=args.threads, progress=progress))
-        result.duration_s = round(sum(s.duration_s for s in result.stages), 1)
+    result.duration_s = round(time.monotonic() - start, 1)
     result.model = resolved.path
     if args.out:
         write_reports(result, Path(args.out), visibility=args.visibility)

@@ -31,7 +31,12 @@ def _submission_frame(tb) -> traceback.FrameSummary | None:
 def learner_message(excinfo: pytest.ExceptionInfo) -> str:
     exc = excinfo.value
     if isinstance(exc, (GraderFailure, pytest.fail.Exception, pytest.skip.Exception)):
-        return str(exc.msg if hasattr(exc, "msg") else exc).strip()
+        text = str(exc.msg if hasattr(exc, "msg") else exc).strip()
+        if text.startswith("Timeout (>"):  # pytest-timeout's words, for a learner
+            limit = text.split(">", 1)[1].split(")", 1)[0]
+            return (f"Timeout: this check was stopped after {limit}, the stage's time limit (an endless loop, "
+                    "or code far slower than it needs to be?)")
+        return text
     if isinstance(exc, AssertionError):
         return (str(exc).split("\nassert")[0] or "a check failed").strip()
     frame = _submission_frame(excinfo.tb)
