@@ -95,16 +95,16 @@ def score(y_true: list[int], y_pred: list[int], label_names: list[str], *, seed:
 
 
 def embedding_zero_shot_comparison(texts: list[str], y_true: list[int], fine_tuned: list[int],
-                                   label_names: list[str], encoder_path: str) -> dict:
+                                   label_names: list[str], encoder_path: str, tokenizer) -> dict:
     """Embedding zero-shot with the course encoder (reference code), against the fine-tuned predictions."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     from autograder import REPO_ROOT
     from autograder.gradelib import import_submission_module
 
     reference = import_submission_module(REPO_ROOT / "solutions", "stage6_zero_shot")
-    encoder, tok = AutoModel.from_pretrained(encoder_path), AutoTokenizer.from_pretrained(encoder_path)
-    scores = reference.embedding_zero_shot(texts, label_names, encoder, tok)
+    encoder = AutoModel.from_pretrained(encoder_path)
+    scores = reference.embedding_zero_shot(texts, label_names, encoder, tokenizer)
     zs = [label_names.index(max(s, key=s.get)) for s in scores]
     truth = np.asarray(y_true)
     b01, b10, p = mcnemar_exact(np.asarray(fine_tuned) == truth, np.asarray(zs) == truth)

@@ -55,18 +55,36 @@ def describe(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def call(module, name: str, *args, call_desc: str | None = None, **kwargs):
-    """Call the submission's ``name``; an exception becomes 'called X: it raised Y'."""
-    fn = function(module, name)
+def attempt(fn, desc: str, *args, **kwargs):
+    """Call ``fn`` (a submission's function or method); an exception becomes 'called X: it raised Y'."""
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise GraderFailure(f"`{name}` is not written yet (it raises NotImplementedError).") from None
+        raise GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).") from None
     except GraderFailure:
         raise
     except Exception as exc:  # noqa: BLE001
-        shown = call_desc or f"{name}(...)"
-        raise GraderFailure(f"called {shown}: it raised {type(exc).__name__}: {exc}") from None
+        raise GraderFailure(f"called {desc}: it raised {type(exc).__name__}: {exc}") from None
+
+
+def call(module, name: str, *args, call_desc: str | None = None, **kwargs):
+    """Call the submission's function ``name`` with learner-facing messages (see :func:`attempt`)."""
+    return attempt(function(module, name), call_desc or f"{name}(...)", *args, **kwargs)
+
+
+def expect_raises(fn, exc_type: type[BaseException], desc: str, *args, why: str = "", **kwargs) -> BaseException:
+    """Expect ``fn(*args)`` to raise ``exc_type``; returns the exception, else a learner message."""
+    try:
+        out = fn(*args, **kwargs)
+    except exc_type as exc:
+        return exc
+    except NotImplementedError:
+        raise GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).") from None
+    except Exception as exc:  # noqa: BLE001
+        raise GraderFailure(f"called {desc}: it raised {type(exc).__name__}: {exc}; expected a "
+                            f"{exc_type.__name__}{': ' + why if why else ''}") from None
+    raise GraderFailure(f"called {desc}: it returned {describe(out)}; expected a {exc_type.__name__}"
+                        f"{': ' + why if why else ''}")
 
 
 def expect(condition: bool, message: str) -> None:

@@ -123,7 +123,7 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
             details[metric] = shown
         if nb.dataset == "emotion" and (Path(__file__).parent.parent / "solutions").is_dir():
             details["zero_shot"] = embedding_zero_shot_comparison(test["text"], test["label"], evaluation.predictions,
-                                                                  names, model.path)
+                                                                  names, model.path, tok)
     else:
         for metric in nb.thresholds:
             passed[metric] = "not scored: there is no saved model to score (see model_saved)"

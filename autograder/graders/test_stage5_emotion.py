@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from datasets import ClassLabel, Dataset, Features, Value
 from sklearn.metrics import precision_recall_fscore_support
 
-from autograder.gradelib import call, describe, expect, expect_type
-from autograder.plugin import GraderFailure
+from autograder.gradelib import attempt, call, describe, expect, expect_raises, expect_type, function
 
 MODULE = "stage5_emotion"
 EMOTIONS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
@@ -49,18 +48,6 @@ def _labelled(labels: list[int], names: list[str]) -> Dataset:
     features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
     texts = [f"text {i}" for i in range(len(labels))]
     return Dataset.from_dict({"text": texts, "label": labels}, features=features)
-
-
-def _attempt(fn, desc: str, *args, **kwargs):
-    """Call a method of the submission (not a module function) with the same learner messages as `call`."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise GraderFailure(f"{desc} is not written yet (it raises NotImplementedError).") from None
-    except GraderFailure:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise GraderFailure(f"called {desc}: it raised {type(exc).__name__}: {exc}") from None
 
 
 def _weights_tensor(sub, counts, desc: str) -> torch.Tensor:
@@ -132,21 +119,10 @@ def test_class_weights_are_balanced_inverse_frequency(sub):
     expect(torch.allclose(out, torch.ones(3), rtol=1e-6, atol=0),
            f"class_weights([7, 7, 7]) returned {_rounded(out)}, expected [1.0, 1.0, 1.0]: "
            "balanced classes weigh 1")
-    fn = sub.class_weights
-    desc = "class_weights([3, 0, 2])"
-    try:
-        out = fn([3, 0, 2])
-    except ValueError as exc:
-        expect(str(exc).strip() != "",
-               f"{desc} raised ValueError without a message: say which class has no examples")
-        return
-    except NotImplementedError:
-        raise GraderFailure("`class_weights` is not written yet (it raises NotImplementedError).") from None
-    except Exception as exc:  # noqa: BLE001
-        raise GraderFailure(f"called {desc}: it raised {type(exc).__name__}: {exc}; expected a ValueError "
-                            "saying that a class has no examples") from None
-    raise GraderFailure(f"called {desc}: it returned {describe(out)}; expected a ValueError, since a class "
-                        "with 0 examples has no inverse-frequency weight")
+    exc = expect_raises(function(sub, "class_weights"), ValueError, "class_weights([3, 0, 2])", [3, 0, 2],
+                        why="a class with 0 examples has no inverse-frequency weight")
+    expect(str(exc).strip() != "",
+           "class_weights([3, 0, 2]) raised ValueError without a message: say which class has no examples")
 
 
 def test_weighted_cross_entropy_matches_torch(sub):
@@ -206,7 +182,7 @@ def test_weighted_trainer_loss_uses_the_class_weights(sub, tiny_paths, tiny_toke
     plain = F.cross_entropy(logits, labels)
     desc = "trainer.compute_loss(model, batch of 6 with labels, num_items_in_batch=6)"
     with torch.no_grad():
-        loss = _attempt(trainer.compute_loss, desc, model, {**batch, "labels": labels.clone()},
+        loss = attempt(trainer.compute_loss, desc, model, {**batch, "labels": labels.clone()},
                         num_items_in_batch=torch.tensor(6))
     expect(isinstance(loss, torch.Tensor) and loss.numel() == 1,
            f"{desc} returned {_short(loss)}, expected the batch's loss (a tensor holding one number)")
@@ -219,7 +195,7 @@ def test_weighted_trainer_loss_uses_the_class_weights(sub, tiny_paths, tiny_toke
            "self.class_weights)")
     desc = "trainer.compute_loss(model, batch of 6 with labels, return_outputs=True)"
     with torch.no_grad():
-        out = _attempt(trainer.compute_loss, desc, model, {**batch, "labels": labels.clone()},
+        out = attempt(trainer.compute_loss, desc, model, {**batch, "labels": labels.clone()},
                        return_outputs=True)
     expect(isinstance(out, tuple) and len(out) == 2,
            f"{desc} returned {_short(out)}, expected a pair (loss, outputs)")
