@@ -1,17 +1,17 @@
-"""What the hidden graders share: importing a submission, calling its functions with
-learner-facing error messages, and tiny models.
+"""What the hidden graders share: calling a submission's functions through its runner, with
+learner-facing messages, and tiny models.
 
-A message says what was called, what came back and what was expected (exercism's style).
+The graders never import a submission: ``sub`` is a :class:`autograder.judge.RemoteModule`,
+and what comes back is plain data or a :class:`~autograder.judge.Handle`. A message says what
+was called, what came back and what was expected (exercism's style).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any
 
+from autograder.judge import Handle, Recipe, RemoteError, RemoteModule, RunnerFailure
 from autograder.plugin import GraderFailure
 
 
@@ -19,70 +19,107 @@ class SubmissionError(GraderFailure):
     """The submission's file is missing or cannot be imported."""
 
 
-def import_submission_module(submission_dir: str | Path, module: str):
-    """Import ``submission_dir/module.py`` under a private name, with a learner message on failure."""
-    path = Path(submission_dir) / f"{module}.py"
-    if not path.exists():
-        raise SubmissionError(f"{module}.py is missing from the submission folder {submission_dir}.")
-    spec = importlib.util.spec_from_file_location(f"submission_{module}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(Path(submission_dir).resolve()))
+def import_submission_module(runner, module: str) -> RemoteModule:
+    """Import ``module`` in the runner, with a learner message on failure."""
     try:
-        spec.loader.exec_module(mod)
-    except SyntaxError as exc:
-        raise SubmissionError(
-            f"{module}.py has a syntax error on line {exc.lineno}: {exc.msg}. Fix it, then run `autograder check`."
-        ) from None
-    except Exception as exc:  # noqa: BLE001
-        raise SubmissionError(f"importing {module}.py raised {type(exc).__name__}: {exc}") from None
-    finally:
-        sys.path.remove(str(Path(submission_dir).resolve()))
-    return mod
+        remote = runner.module(module)
+    except RemoteError as exc:
+        raise SubmissionError(f"importing {module}.py raised {exc.type}: {exc.message}{exc.where()}") from None
+    except RunnerFailure as exc:
+        raise SubmissionError(f"importing {module}.py failed: {exc}") from None
+    if remote.info.get("missing"):
+        raise SubmissionError(f"{module}.py is missing from the submission folder.")
+    if "syntax_error" in remote.info:
+        err = remote.info["syntax_error"]
+        raise SubmissionError(f"{module}.py has a syntax error on line {err.get('line')}: {err.get('msg')}. "
+                              "Fix it, then run `autograder check`.")
+    return remote
 
 
-def function(module, name: str):
+class RemoteFunction:
+    """A submission's function (or a handle's method): calling it calls it in the runner."""
+
+    def __init__(self, target, name: str | None, options: dict | None = None):
+        self.target, self.name, self.options = target, name, options
+
+    def __call__(self, *args, **kwargs):
+        return self.target.call(self.name, *args, options=self.options, **kwargs)
+
+    def traced(self, *args, **kwargs):
+        return self.target.call_traced(self.name, *args, options=self.options, **kwargs)
+
+
+def function(module: RemoteModule, name: str, **options) -> RemoteFunction:
     """The submission's function ``name``, or a failure saying it is missing."""
-    fn = getattr(module, name, None)
-    if fn is None or not callable(fn):
-        raise GraderFailure(f"{module.__name__.removeprefix('submission_')}.py has no function `{name}`: "
-                            "keep the names and signatures of the stub.")
-    return fn
+    try:
+        info = module.describe(name)
+    except RunnerFailure as exc:
+        raise GraderFailure(str(exc)) from None
+    if not info.get("exists") or not info.get("callable"):
+        raise GraderFailure(f"{module.name}.py has no function `{name}`: keep the names and signatures of the stub.")
+    return RemoteFunction(module, name, options or None)
+
+
+def method(handle: Handle, name: str | None, **options) -> RemoteFunction:
+    return RemoteFunction(handle, name, options or None)
 
 
 def describe(value: Any) -> str:
     """A short, readable description of a value for messages."""
+    if isinstance(value, Handle):
+        return f"a {value.type}"
     text = repr(value) if not hasattr(value, "shape") else f"{type(value).__name__} of shape {tuple(value.shape)}"
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _learner_error(exc: RemoteError | RunnerFailure, desc: str) -> GraderFailure:
+    if isinstance(exc, RunnerFailure):
+        text = str(exc)
+        return GraderFailure(text if text.startswith("Timeout") else f"called {desc}: {text}")
+    if exc.is_a(NotImplementedError):
+        return GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).")
+    if exc.limit:
+        from autograder.judge import _limit_words
+
+        return GraderFailure(f"called {desc}: it went over {_limit_words(exc.limit)} of the grading sandbox "
+                             f"({exc.type}: {exc.message}){exc.where()}")
+    return GraderFailure(f"called {desc}: it raised {exc.type}: {exc.message}{exc.where()}")
+
+
 def attempt(fn, desc: str, *args, **kwargs):
-    """Call ``fn`` (a submission's function or method); an exception becomes 'called X: it raised Y'."""
+    """Call ``fn`` (a remote function or method); an exception becomes 'called X: it raised Y'."""
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).") from None
-    except GraderFailure:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise GraderFailure(f"called {desc}: it raised {type(exc).__name__}: {exc}") from None
+    except (RemoteError, RunnerFailure) as exc:
+        raise _learner_error(exc, desc) from None
 
 
-def call(module, name: str, *args, call_desc: str | None = None, **kwargs):
+def attempt_traced(fn: RemoteFunction, desc: str, *args, **kwargs):
+    """Like :func:`attempt`, returning (value, trace) (see the runner's ``trace`` option)."""
+    try:
+        return fn.traced(*args, **kwargs)
+    except (RemoteError, RunnerFailure) as exc:
+        raise _learner_error(exc, desc) from None
+
+
+def call(module, name: str, *args, call_desc: str | None = None, options: dict | None = None, **kwargs):
     """Call the submission's function ``name`` with learner-facing messages (see :func:`attempt`)."""
-    return attempt(function(module, name), call_desc or f"{name}(...)", *args, **kwargs)
+    return attempt(function(module, name, **(options or {})), call_desc or f"{name}(...)", *args, **kwargs)
 
 
-def expect_raises(fn, exc_type: type[BaseException], desc: str, *args, why: str = "", **kwargs) -> BaseException:
-    """Expect ``fn(*args)`` to raise ``exc_type``; returns the exception, else a learner message."""
+def expect_raises(fn, exc_type: type[BaseException], desc: str, *args, why: str = "", **kwargs) -> RemoteError:
+    """Expect ``fn(*args)`` to raise ``exc_type``; returns the (remote) exception, else a learner message."""
     try:
         out = fn(*args, **kwargs)
-    except exc_type as exc:
-        return exc
-    except NotImplementedError:
-        raise GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).") from None
-    except Exception as exc:  # noqa: BLE001
-        raise GraderFailure(f"called {desc}: it raised {type(exc).__name__}: {exc}; expected a "
+    except RemoteError as exc:
+        if exc.is_a(exc_type):
+            return exc
+        if exc.is_a(NotImplementedError):
+            raise GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).") from None
+        raise GraderFailure(f"called {desc}: it raised {exc.type}: {exc.message}; expected a "
                             f"{exc_type.__name__}{': ' + why if why else ''}") from None
+    except RunnerFailure as exc:
+        raise _learner_error(exc, desc) from None
     raise GraderFailure(f"called {desc}: it returned {describe(out)}; expected a {exc_type.__name__}"
                         f"{': ' + why if why else ''}")
 
@@ -92,10 +129,57 @@ def expect(condition: bool, message: str) -> None:
         raise GraderFailure(message)
 
 
+def is_a(value: Any, types) -> bool:
+    """isinstance for values and for handles (by the class names the runner reported)."""
+    types = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, Handle):
+        return any(value.is_a(t) for t in types)
+    return isinstance(value, types)
+
+
 def expect_type(value: Any, types, what: str) -> None:
-    if not isinstance(value, types):
+    if not is_a(value, types):
         names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
-        raise GraderFailure(f"{what} should be a {names}, but it returned {type(value).__name__}: {describe(value)}")
+        shown = value.type if isinstance(value, Handle) else type(value).__name__
+        raise GraderFailure(f"{what} should be a {names}, but it returned {shown}: {describe(value)}")
+
+
+class R:  # noqa: N801 - a namespace of recipes (arguments built in the runner)
+    """Arguments the runner builds from paths and plain data (see ``sandbox/probes.Recipes``)."""
+
+    @staticmethod
+    def tokenizer(path: str, **kwargs) -> Recipe:
+        return Recipe("tokenizer", path=str(path), **kwargs)
+
+    @staticmethod
+    def model(path: str, head: str = "seq_cls", mode: str = "eval", seed: int | None = None, **kwargs) -> Recipe:
+        return Recipe("model", path=str(path), head=head, mode=mode, seed=seed, **kwargs)
+
+    @staticmethod
+    def config_only(path: str) -> Recipe:
+        return Recipe("config_only", path=str(path))
+
+    @staticmethod
+    def dataset(columns: dict, label_names: list | None = None) -> Recipe:
+        return Recipe("dataset", columns=columns, label_names=label_names)
+
+    @staticmethod
+    def dataset_dict(splits: dict, label_names: list | None = None, tokenizer: Recipe | None = None,
+                     max_length: int | None = None) -> Recipe:
+        return Recipe("dataset_dict", splits=splits, label_names=label_names, tokenizer=tokenizer,
+                      max_length=max_length)
+
+    @staticmethod
+    def training_args(**kwargs) -> Recipe:
+        return Recipe("training_args", **kwargs)
+
+    @staticmethod
+    def eval_prediction(predictions, label_ids) -> Recipe:
+        return Recipe("eval_prediction", predictions=predictions, label_ids=label_ids)
+
+    @staticmethod
+    def item(of, key) -> Recipe:
+        return Recipe("item", of=of, key=key)
 
 
 class tiny:  # noqa: N801 - a namespace of cached constructors

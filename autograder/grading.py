@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,47 +16,68 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from autograder.manifest import Stage, load_course
+from autograder.procs import kill_tree, trusted_env
 from autograder.results import CheckResult, GradeResult, StageResult
+from autograder.sandbox.jail import SandboxStatus, detect
 
 
-def grader_env(submission: Path, results: Path, threads: int | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "AUTOGRADER_SUBMISSION": str(submission.resolve()),
-        "AUTOGRADER_RESULTS": str(results),
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    return env
+def grader_env(submission: Path, results: Path, threads: int | None, stage: Stage,
+               sandbox: SandboxStatus) -> dict[str, str]:
+    """The judge's environment: where the submission is, where verdicts go, how to jail the runner."""
+    return trusted_env(threads, AUTOGRADER_SUBMISSION=str(submission.resolve()), AUTOGRADER_RESULTS=str(results),
+                       AUTOGRADER_TIMEOUT=str(stage.timeout), AUTOGRADER_THREADS=str(threads or 0),
+                       AUTOGRADER_SANDBOX_STATUS=f"{'on' if sandbox.on else 'off'}:{sandbox.reason}")
 
 
-def _run_pytest(stage: Stage, submission: Path, results: Path, threads: int | None) -> str:
-    """Run the stage's grader file; returns an error text if the process did not finish normally."""
+def _run_pytest(stage: Stage, submission: Path, results: Path, threads: int | None, sandbox: SandboxStatus) -> str:
+    """Run the stage's grader file (the judge); returns an error text if it did not finish normally.
+
+    Each call into the runner has the stage's timeout; pytest-timeout is a backstop for a judge
+    that waits too long, and the process limit covers start-up and tear-down too.
+    """
     cmd = [
         sys.executable, "-m", "pytest", str(stage.grader_file), "-p", "autograder.plugin",
         "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
-        f"--timeout={int(stage.timeout)}", "-W", "ignore",
+        f"--timeout={int(stage.timeout) + 30}", "-W", "ignore",
     ]
-    proc = subprocess.Popen(cmd, env=grader_env(submission, results, threads), cwd=results.parent,
+    proc = subprocess.Popen(cmd, env=grader_env(submission, results, threads, stage, sandbox), cwd=results.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
+    limit = stage.timeout * max(1, len(stage.checks)) + 60
     try:
-        out, _ = proc.communicate(timeout=stage.timeout + 30)
+        out, _ = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return f"stopped after {stage.timeout + 30:.0f} s (the stage's time limit): something in it never finishes"
+        kill_tree(proc)
+        return f"stopped after {limit:.0f} s (the stage's time limit): something in it never finishes"
     if proc.returncode in (0, 1):
         return ""
     tail = "\n".join(out.strip().splitlines()[-3:])
     return f"the grader process stopped early (exit code {proc.returncode}): {tail}"
 
 
+def read_records(text: str) -> tuple[list[dict], list[str]]:
+    """The judge's JSONL records; a line that is not a well-formed record is reported, never fatal."""
+    records, problems = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            problems.append(f"line {number} of the results is not JSON")
+            continue
+        if not (isinstance(rec, dict) and isinstance(rec.get("name"), str) and rec.get("outcome") in ("passed", "failed")
+                and isinstance(rec.get("message", ""), str)):
+            problems.append(f"line {number} of the results is not a check record")
+            continue
+        records.append(rec)
+    return records, problems
+
+
 def stage_result(stage: Stage, recorded: list[dict], error: str, duration: float) -> StageResult:
-    """Score recorded checks with the manifest's points; checks that never ran get 0 and say why."""
+    """Score recorded checks with the manifest's points; checks that never ran get 0 and say why.
+
+    A verdict needs exactly one record per check: a check recorded twice is not trusted.
+    """
     by_name: dict[str, list[dict]] = {}
     for rec in recorded:
         by_name.setdefault(rec["name"], []).append(rec)
@@ -67,9 +87,12 @@ def stage_result(stage: Stage, recorded: list[dict], error: str, duration: float
         if not recs:
             checks.append(CheckResult(name, False, 0.0, points, f"not graded: {error or 'the check did not run'}"))
             continue
-        failed = [r for r in recs if r["outcome"] != "passed"]
-        message = failed[0]["message"] if failed else ""
-        checks.append(CheckResult(name, not failed, 0.0 if failed else points, points, message))
+        if len(recs) > 1:
+            checks.append(CheckResult(name, False, 0.0, points, "not graded: the check was recorded more than once"))
+            continue
+        failed = recs[0]["outcome"] != "passed"
+        checks.append(CheckResult(name, not failed, 0.0 if failed else points, points,
+                                  recs[0]["message"][:600] if failed else ""))
     unknown = sorted(set(by_name) - set(stage.checks))
     if unknown:
         error = (error + "; " if error else "") + f"checks missing from course.toml: {unknown}"
@@ -80,13 +103,17 @@ def stage_result(stage: Stage, recorded: list[dict], error: str, duration: float
                        hint=hint, error=error, duration_s=round(duration, 2))
 
 
-def grade_stage(stage: Stage, submission: Path, *, threads: int | None = None) -> StageResult:
+def grade_stage(stage: Stage, submission: Path, *, threads: int | None = None,
+                sandbox: SandboxStatus | None = None) -> StageResult:
     start = time.monotonic()
+    sandbox = sandbox or detect()
     with tempfile.TemporaryDirectory(prefix=f"grade-{stage.id}-") as tmp:
         results = Path(tmp) / "results.jsonl"
         results.touch()
-        error = _run_pytest(stage, submission, results, threads)
-        recorded = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+        error = _run_pytest(stage, submission, results, threads, sandbox)
+        recorded, problems = read_records(results.read_text(errors="replace"))
+    if problems:
+        error = "; ".join([*([error] if error else []), *problems[:3]])
     return stage_result(stage, recorded, error, time.monotonic() - start)
 
 

@@ -66,6 +66,30 @@ class Notebook:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Resource limits of one jailed job (course.toml ``[sandbox]``); a job that exceeds one is
+    told which, in a learner message."""
+
+    memory_mb: int = 4096
+    processes: int = 256
+    cpu_seconds: int = 900
+    file_size_mb: int = 512
+    open_files: int = 1024
+
+    def scaled(self, **overrides) -> Limits:
+        return Limits(**{**self.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass(frozen=True)
+class SubmissionCaps:
+    """What a submission may hold: refused with a message beyond these (zips and folders alike)."""
+
+    max_file_mb: int = 20
+    max_total_mb: int = 200
+    max_files: int = 2000
+
+
+@dataclass(frozen=True)
 class Course:
     title: str
     model: str
@@ -73,6 +97,9 @@ class Course:
     stages: tuple[Stage, ...]
     raw: dict
     notebooks: tuple[Notebook, ...] = ()
+    limits: Limits = Limits()
+    model_limits: Limits = Limits()
+    caps: SubmissionCaps = SubmissionCaps()
 
     def notebook(self, notebook_id: str) -> Notebook:
         for nb in self.notebooks:
@@ -122,8 +149,14 @@ def _load(path: str) -> Course:
         )
         for n in raw.get("notebooks", [])
     )
+    sandbox = raw.get("sandbox", {})
+    limits = Limits(**{k: int(v) for k, v in sandbox.items() if k in Limits.__dataclass_fields__})
+    model_limits = limits.scaled(**{k: int(v) for k, v in sandbox.get("model_tier", {}).items()
+                                    if k in Limits.__dataclass_fields__})
+    caps = SubmissionCaps(**{k: int(v) for k, v in sandbox.get("submission", {}).items()
+                             if k in SubmissionCaps.__dataclass_fields__})
     return Course(title=meta["title"], model=meta["model"], seed=int(meta["seed"]), stages=stages, raw=raw,
-                  notebooks=notebooks)
+                  notebooks=notebooks, limits=limits, model_limits=model_limits, caps=caps)
 
 
 def load_course(path: str | Path | None = None) -> Course:

@@ -1,4 +1,8 @@
-"""Shared fixtures of the hidden graders: the submission's stage modules and tiny models."""
+"""Shared fixtures of the hidden graders (the judge): one runner per stage, tiny models.
+
+The judge process never imports the submission: ``stage_module`` returns a remote module whose
+functions run in the stage's runner (in the jail when there is one).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import os
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from autograder.procs import OFFLINE
+
+for _key, _value in OFFLINE.items():
+    os.environ.setdefault(_key, _value)
 
 from autograder.gradelib import import_submission_module, tiny  # noqa: E402
 
@@ -22,14 +27,39 @@ def submission_dir() -> str:
 
 
 @pytest.fixture(scope="session")
-def stage_module(submission_dir):
-    """Import ``<submission>/<module>.py``; every check of the stage fails with the same message if it can't."""
+def runner(submission_dir):
+    """The stage's runner: a copy of the submission, a scratch folder, the jail and its limits."""
+    from pathlib import Path
+
+    from autograder.judge import Runner
+    from autograder.manifest import load_course
+    from autograder.sandbox.jail import SandboxStatus, detect
+
+    course = load_course()
+    mode = os.environ.get("AUTOGRADER_SANDBOX_STATUS", "")
+    status = detect() if not mode else SandboxStatus(mode.startswith("on"), mode.partition(":")[2] or mode)
+    threads = int(os.environ.get("AUTOGRADER_THREADS", "0")) or None
+    tiny_root = Path(tiny.path("distilbert-base")).parent
+    from autograder.models import packaged_encoder_path
+
+    run = Runner(Path(submission_dir), limits=course.limits, caps=course.caps, status=status,
+                 timeout=float(os.environ.get("AUTOGRADER_TIMEOUT", "120")), threads=threads,
+                 ro=(tiny_root, packaged_encoder_path()))
+    for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
+        tiny.path(kind)  # built before the jail starts: it sees the cache read-only
+    yield run
+    run.close()
+
+
+@pytest.fixture(scope="session")
+def stage_module(runner):
+    """Import ``<module>`` in the runner; every check of the stage fails with the same message if it can't."""
     cache: dict = {}
 
     def load(module: str):
         if module not in cache:
             try:
-                cache[module] = (import_submission_module(submission_dir, module), None)
+                cache[module] = (import_submission_module(runner, module), None)
             except Exception as exc:  # noqa: BLE001 - any import failure becomes a learner message
                 cache[module] = (None, exc)
         mod, exc = cache[module]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
-from autograder.gradelib import call, describe, expect, expect_type
+from autograder.gradelib import R, call, describe, expect, expect_type, method, tiny
 
 MODULE = "stage1_tokenize"
 TEXTS = [
@@ -23,27 +23,38 @@ def sub(stage_module):
     return stage_module(MODULE)
 
 
+SPLITS = {"train": {"text": TEXTS, "label": [1, 0, 1, 0]}, "validation": {"text": TEXTS[:2][::-1], "label": [0, 1]}}
+
+
 @pytest.fixture(scope="module")
-def small_dataset() -> DatasetDict:
-    features = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
-    return DatasetDict({
-        "train": Dataset.from_dict({"text": TEXTS, "label": [1, 0, 1, 0]}, features=features),
-        "validation": Dataset.from_dict({"text": TEXTS[:2][::-1], "label": [0, 1]}, features=features),
-    })
+def small_dataset():
+    """Built in the runner from these columns (ClassLabel negative/positive)."""
+    return R.dataset_dict(SPLITS, ["negative", "positive"])
+
+
+@pytest.fixture(scope="module")
+def remote_tokenizer():
+    return R.tokenizer(tiny.path("distilbert-classifier"))
+
+
+def _splits(out, what: str) -> dict:
+    """The splits of a DatasetDict the submission returned, described by the runner's probe."""
+    expect_type(out, DatasetDict, what)
+    return out.probe("dataset")["splits"]
 
 
 def test_load_tokenizer_returns_fast_tokenizer(sub, tiny_paths, tiny_tokenizer):
     path = tiny_paths.path("distilbert-classifier")
     tok = call(sub, "load_tokenizer", path, call_desc=f"load_tokenizer({path!r})")
     expect_type(tok, PreTrainedTokenizerBase, "load_tokenizer")
-    got = tok("Hello, world!")["input_ids"]
+    got = list(method(tok, None)("Hello, world!")["input_ids"])
     want = tiny_tokenizer("Hello, world!")["input_ids"]
     expect(got == want, f"the loaded tokenizer encodes 'Hello, world!' as {got}, expected {want}: "
                         "load the checkpoint's own tokenizer with AutoTokenizer.from_pretrained")
 
 
-def test_tokenize_batch_matches_tokenizer(sub, tiny_tokenizer):
-    out = call(sub, "tokenize_batch", {"text": TEXTS}, tiny_tokenizer, max_length=32,
+def test_tokenize_batch_matches_tokenizer(sub, tiny_tokenizer, remote_tokenizer):
+    out = call(sub, "tokenize_batch", {"text": TEXTS}, remote_tokenizer, max_length=32,
                call_desc="tokenize_batch({'text': [4 reviews]}, tokenizer, max_length=32)")
     expect(hasattr(out, "keys") and "input_ids" in out,
            f"tokenize_batch should return the tokenizer's output with 'input_ids', got {describe(out)}")
@@ -54,8 +65,8 @@ def test_tokenize_batch_matches_tokenizer(sub, tiny_tokenizer):
     expect("attention_mask" in out, "tokenize_batch should keep the attention_mask the tokenizer returns")
 
 
-def test_tokenize_batch_truncates(sub, tiny_tokenizer):
-    out = call(sub, "tokenize_batch", {"text": [LONG, "short one"]}, tiny_tokenizer, max_length=8,
+def test_tokenize_batch_truncates(sub, tiny_tokenizer, remote_tokenizer):
+    out = call(sub, "tokenize_batch", {"text": [LONG, "short one"]}, remote_tokenizer, max_length=8,
                call_desc="tokenize_batch({'text': [a 120-word text, 'short one']}, tokenizer, max_length=8)")
     lengths = [len(ids) for ids in out["input_ids"]]
     expect(lengths[0] == 8, f"a 120-word text with max_length=8 should give exactly 8 tokens, got {lengths[0]}: "
@@ -64,8 +75,8 @@ def test_tokenize_batch_truncates(sub, tiny_tokenizer):
            "the truncated ids should end with [SEP], as the tokenizer's own truncation does")
 
 
-def test_tokenize_batch_does_not_pad(sub, tiny_tokenizer):
-    out = call(sub, "tokenize_batch", {"text": ["bad", TEXTS[2]]}, tiny_tokenizer, max_length=64,
+def test_tokenize_batch_does_not_pad(sub, tiny_tokenizer, remote_tokenizer):
+    out = call(sub, "tokenize_batch", {"text": ["bad", TEXTS[2]]}, remote_tokenizer, max_length=64,
                call_desc="tokenize_batch({'text': ['bad', a 20-word review]}, tokenizer, max_length=64)")
     lengths = [len(ids) for ids in out["input_ids"]]
     expect(lengths[0] == 3, f"'bad' should be 3 tokens ([CLS] bad [SEP]) but came back as {lengths[0]}: "
@@ -74,29 +85,34 @@ def test_tokenize_batch_does_not_pad(sub, tiny_tokenizer):
     expect(all(pad not in list(ids) for ids in out["input_ids"]), "the output contains [PAD] tokens: do not pad")
 
 
-def test_tokenize_dataset_keeps_splits_and_labels(sub, tiny_tokenizer, small_dataset):
-    out = call(sub, "tokenize_dataset", small_dataset, tiny_tokenizer,
+def test_tokenize_dataset_keeps_splits_and_labels(sub, remote_tokenizer, small_dataset):
+    out = call(sub, "tokenize_dataset", small_dataset, remote_tokenizer,
                call_desc="tokenize_dataset(DatasetDict(train: 4 rows, validation: 2 rows), tokenizer)")
-    expect_type(out, DatasetDict, "tokenize_dataset")
-    expect(sorted(out) == ["train", "validation"], f"expected the splits ['train', 'validation'], got {sorted(out)}")
-    for split in out:
-        expect(out[split].num_rows == small_dataset[split].num_rows,
-               f"split {split!r} has {out[split].num_rows} rows, expected {small_dataset[split].num_rows}")
-        expect("input_ids" in out[split].column_names,
-               f"split {split!r} has no 'input_ids' (columns: {out[split].column_names}): map tokenize_batch over it")
-        expect("label" in out[split].column_names, f"split {split!r} lost its 'label' column")
-        labels = [int(x) for x in out[split]["label"]]
-        expect(labels == small_dataset[split]["label"], f"labels of {split!r} changed: {labels}")
+    splits = _splits(out, "tokenize_dataset")
+    expect(sorted(splits) == ["train", "validation"], f"expected the splits ['train', 'validation'], got {sorted(splits)}")
+    for split, info in splits.items():
+        want = SPLITS[split]["label"]
+        expect(info.get("num_rows") == len(want), f"split {split!r} has {info.get('num_rows')} rows, expected {len(want)}")
+        columns = info.get("column_names", [])
+        expect("input_ids" in columns,
+               f"split {split!r} has no 'input_ids' (columns: {columns}): map tokenize_batch over it")
+        expect("label" in columns, f"split {split!r} lost its 'label' column")
+        labels = [int(row["label"]) for row in info["rows"]]
+        expect(labels == want, f"labels of {split!r} changed: {labels}")
 
 
-def test_tokenize_dataset_drops_text_and_uses_torch(sub, tiny_tokenizer, small_dataset):
-    out = call(sub, "tokenize_dataset", small_dataset, tiny_tokenizer, max_length=16,
+def test_tokenize_dataset_drops_text_and_uses_torch(sub, tiny_tokenizer, remote_tokenizer, small_dataset):
+    out = call(sub, "tokenize_dataset", small_dataset, remote_tokenizer, max_length=16,
                call_desc="tokenize_dataset(DatasetDict(...), tokenizer, max_length=16)")
-    expect_type(out, DatasetDict, "tokenize_dataset")
-    train = out["train"]
-    expect("text" not in train.column_names, f"drop the 'text' column (columns now: {train.column_names})")
-    expect(train.format.get("type") == "torch", f"set the format to 'torch', it is {train.format.get('type')!r}")
+    splits = _splits(out, "tokenize_dataset")
+    expect("train" in splits, f"the result has no 'train' split (splits: {sorted(splits)})")
+    train = splits["train"]
+    columns = train.get("column_names", [])
+    expect("text" not in columns, f"drop the 'text' column (columns now: {columns})")
+    kind = (train.get("format") or {}).get("type")
+    expect(kind == "torch", f"set the format to 'torch', it is {kind!r}")
     want = tiny_tokenizer(TEXTS, truncation=True, max_length=16)["input_ids"]
-    got = [row["input_ids"].tolist() for row in train]
+    got = [row["input_ids"].tolist() if hasattr(row["input_ids"], "tolist") else list(row["input_ids"])
+           for row in train["rows"]]
     expect(got == want, "input_ids of the train split differ from the tokenizer's output with max_length=16: "
                         "pass max_length through to tokenize_batch")

@@ -1,0 +1,243 @@
+"""The judge's side of the boundary: a client for one stage's runner.
+
+The hidden graders never import a submission. They ask the runner (``sandbox/runner.py``, in
+the jail) to import a module, call a function, build an argument from a recipe or probe an
+object, and get plain data back. Every comparison, verdict and message is made here, in the
+judge's process. A runner that crashes, hangs or is killed fails the call that was running
+(with the reason) and is started afresh for the next check.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from autograder.manifest import Limits, SubmissionCaps
+from autograder.procs import exit_reason, kill_tree
+from autograder.sandbox import wire
+from autograder.sandbox.jail import Job, SandboxStatus, inside, spawn
+
+RUNNER = Path(__file__).resolve().parent / "sandbox" / "runner.py"
+
+
+class RemoteError(Exception):
+    """An exception the submission raised, as data: type name, its classes, message, frames."""
+
+    def __init__(self, info: dict):
+        self.type = str(info.get("type", "Exception"))
+        self.mro = [str(m) for m in info.get("mro", [])]
+        self.message = str(info.get("message", ""))
+        self.frames = [f for f in info.get("frames", []) if isinstance(f, list) and len(f) == 3]
+        self.limit = info.get("limit")
+        super().__init__(f"{self.type}: {self.message}")
+
+    def is_a(self, exc_type: type[BaseException]) -> bool:
+        return wire.qualname(exc_type) in self.mro
+
+    def where(self) -> str:
+        if not self.frames:
+            return ""
+        name, line, func = self.frames[-1]
+        return f" (in {name}, line {line}, in {func})"
+
+
+class RunnerFailure(Exception):
+    """The runner stopped, hung or broke the protocol: the message is for the learner."""
+
+
+def _limit_words(limit: str | None) -> str:
+    return {"memory": "the memory limit", "processes": "the limit on processes",
+            "open files": "the limit on open files", "file size": "the file-size limit"}.get(limit or "", "")
+
+
+class Handle:
+    """An object that stays in the runner; pass it back as an argument, call it or probe it."""
+
+    def __init__(self, runner: Runner, info: dict):
+        self.runner, self.id = runner, int(info["__handle__"])
+        self.type = str(info.get("type", "object"))
+        self.mro = [str(m) for m in info.get("mro", [])]
+        self.repr = str(info.get("repr", ""))
+        self.generation = runner.generation
+
+    def to_wire(self) -> dict:
+        if self.generation != self.runner.generation:
+            raise RunnerFailure("an object from before the submission's process restarted was used again")
+        return {"__handle__": self.id}
+
+    def is_a(self, cls: type) -> bool:
+        return wire.qualname(cls) in self.mro
+
+    def call(self, method: str | None, *args, options: dict | None = None, **kwargs) -> Any:
+        return self.runner.call({"handle": self.id, "name": method}, args, kwargs, options)[0]
+
+    def call_traced(self, method: str | None, *args, options: dict | None = None, **kwargs):
+        return self.runner.call({"handle": self.id, "name": method}, args, kwargs, options)
+
+    def attr(self, name: str) -> Any:
+        return self.runner.request("getattr", handle=self.to_wire()["__handle__"], name=name)
+
+    def probe(self, kind: str) -> dict:
+        return self.runner.request("probe", handle=self.to_wire()["__handle__"], kind=kind)
+
+    def __repr__(self) -> str:
+        return f"<{self.type} in the submission's process>"
+
+
+class Recipe:
+    """Instructions to build an argument in the runner (a tokenizer from a path, a dataset, ...)."""
+
+    def __init__(self, kind: str, **spec):
+        self.kind, self.spec = kind, spec
+
+    def to_wire(self) -> dict:
+        codec = wire.Codec()
+        return {"__build__": self.kind, **{k: codec.encode(v) for k, v in self.spec.items()}}
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}>"
+
+
+class Runner:
+    """One runner process per stage, restarted on demand; ``timeout`` limits each call."""
+
+    def __init__(self, submission: Path, *, limits: Limits, caps: SubmissionCaps, status: SandboxStatus,
+                 timeout: float, threads: int | None = None, ro: tuple[Path, ...] = ()):
+        self.job = Job.create(Path(submission), caps)
+        self.limits, self.status, self.timeout, self.threads, self.ro = limits, status, timeout, threads, ro
+        self.proc: subprocess.Popen | None = None
+        self.generation = 0
+        self.imported: list[str] = []
+        self.codec = wire.Codec(on_tag=self._tag)
+
+    # --------------------------------------------------------------- process
+    def _start(self) -> None:
+        sub, scratch = inside(self.job, self.status)
+        argv = [sys.executable, "-I", str(RUNNER), "--submission", sub, "--scratch", scratch,
+                "--threads", str(self.threads or 1)]
+        log = open(self.job.root / "runner.log", "ab")  # noqa: SIM115 - handed to the child
+        self.proc = spawn(argv, self.job, self.limits, self.status, ro=self.ro, threads=self.threads,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        log.close()
+        self.generation += 1
+        for module in list(self.imported):
+            self.request("import", module=module)
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            kill_tree(self.proc)
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        self.proc = None
+
+    def close(self) -> None:
+        self._stop()
+        self.job.cleanup()
+
+    def _tag(self, tag: str, obj: dict) -> Any:
+        if tag == "__handle__":
+            return Handle(self, obj)
+        raise wire.WireError("the runner sent a recipe")
+
+    # --------------------------------------------------------------- requests
+    def request(self, op: str, timeout: float | None = None, **fields) -> Any:
+        if self.proc is None or self.proc.poll() is not None:
+            self._stop()
+            self._start()
+        deadline = time.monotonic() + (timeout or self.timeout)
+        try:
+            wire.send(self.proc.stdin.fileno(), {"op": op, **fields})
+            fd = self.proc.stdout.fileno()
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RunnerFailure(f"Timeout: stopped after {timeout or self.timeout:.0f} s, the stage's time "
+                                        "limit (an endless loop, or code far slower than it needs to be?)")
+                ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+                if ready:
+                    break
+            reply = wire.receive(fd)
+        except (EOFError, BrokenPipeError, OSError) as exc:
+            code = self.proc.wait(timeout=10) if self.proc else None
+            self._stop()
+            raise RunnerFailure(self._death_message(code, exc)) from None
+        except BaseException:
+            self._stop()  # a timeout (ours or pytest-timeout's) leaves the runner busy: never reuse it
+            raise
+        if not reply.get("ok"):
+            error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            raise RemoteError(error)
+        try:
+            return self.codec.decode(reply.get("value"))
+        except wire.WireError as exc:
+            raise RunnerFailure(f"the submission sent back something that is not plain data ({exc})") from None
+
+    def _death_message(self, code: int | None, exc: BaseException) -> str:
+        log = self.job.root / "runner.log"
+        tail = ""
+        try:
+            with open(log, "rb") as f:
+                f.seek(max(0, os.path.getsize(log) - 2000))
+                text = f.read().decode(errors="replace")
+            tail = text.strip().splitlines()[-1][:200] if text.strip() else ""
+        except OSError:
+            pass
+        if code is not None and code < 0:
+            why = exit_reason(code)
+        elif code is None:
+            why = f"it stopped answering ({type(exc).__name__})"
+        else:
+            why = f"it exited with code {code} (sys.exit or os._exit in the submission?)"
+        return f"the submission's process stopped: {why}" + (f"; its last output: {tail}" if tail else "")
+
+    def module(self, name: str) -> RemoteModule:
+        reply = self.request("import", module=name)
+        if name not in self.imported:
+            self.imported.append(name)
+        return RemoteModule(self, name, reply)
+
+    def call(self, target: dict, args, kwargs, options: dict | None = None) -> tuple[Any, list]:
+        out = self.request("call", **target, args=[self.codec.encode(a) for a in args],
+                           kwargs={k: self.codec.encode(v) for k, v in kwargs.items()}, options=options or {})
+        if not isinstance(out, dict) or "value" not in out:
+            raise RunnerFailure("the submission's process answered out of turn")
+        return out["value"], out.get("trace") or []
+
+    def build(self, recipe: Recipe) -> Handle:
+        handle = self.request("build", recipe=recipe.to_wire())
+        if not isinstance(handle, Handle):
+            raise RunnerFailure("the submission's process did not build the argument it was asked for")
+        return handle
+
+    def scratch_path(self, relative: str) -> Path:
+        """A path the runner reported, inside the job's scratch, checked never to leave it."""
+        path = (self.job.scratch / relative).resolve()
+        if self.job.scratch.resolve() not in path.parents:
+            raise RunnerFailure(f"the submission's process pointed outside its scratch folder ({relative!r})")
+        return path
+
+
+class RemoteModule:
+    """A submission module as the judge sees it: names to call, never code to run here."""
+
+    def __init__(self, runner: Runner, name: str, info: dict):
+        self.runner, self.name = runner, name
+        self.__name__ = f"submission_{name}"
+        self.info = info if isinstance(info, dict) else {}
+
+    def describe(self, attr: str) -> dict:
+        return self.runner.request("describe", module=self.name, name=attr)
+
+    def call(self, fn: str, *args, options: dict | None = None, **kwargs) -> Any:
+        return self.runner.call({"module": self.name, "name": fn}, args, kwargs, options)[0]
+
+    def call_traced(self, fn: str, *args, options: dict | None = None, **kwargs):
+        return self.runner.call({"module": self.name, "name": fn}, args, kwargs, options)

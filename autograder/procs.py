@@ -1,0 +1,77 @@
+"""Child processes, in one place: their environment, thread counts, time limits and killing.
+
+Every process the autograder starts (a stage's judge, a runner, a notebook's papermill) goes
+through here, so offline variables, thread splitting and tree-killing are written once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "PYTHONDONTWRITEBYTECODE": "1"}
+# Variables a jailed process may inherit (numerical-library settings that change results or
+# crash on some processors); everything else is dropped.
+PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    if not threads:
+        return {}
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+def trusted_env(threads: int | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a trusted child (a judge): ours, offline, with the thread split."""
+    return {**os.environ, **OFFLINE, **thread_env(threads), **extra}
+
+
+def jail_env(home: str, threads: int | None = None, **extra: str) -> dict[str, str]:
+    """An empty environment plus an allow-list: no instructor variable reaches student code."""
+    env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
+    env.update({
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp",
+        "HF_HOME": f"{home}/.cache/huggingface", "XDG_CACHE_HOME": f"{home}/.cache",
+        "MPLCONFIGDIR": f"{home}/.config/matplotlib", "PYTHONHASHSEED": "0", "LANG": env.get("LANG", "C.UTF-8"),
+        **OFFLINE, **thread_env(threads), **extra,
+    })
+    return env
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """Kill a child started with ``start_new_session=True``, its group and every descendant.
+
+    Jupyter starts kernels in sessions of their own, so the group alone is not enough.
+    """
+    try:
+        import psutil
+
+        kids = psutil.Process(proc.pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - the process is already gone
+        kids = []
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for kid in kids:
+        try:
+            kid.kill()
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        pass
+
+
+def exit_reason(returncode: int | None) -> str:
+    """A learner's words for how a process ended (a signal names the limit it hit)."""
+    if returncode is None or returncode >= 0:
+        return f"exit code {returncode}"
+    sig = -returncode
+    names = {signal.SIGXCPU: "it used up its CPU-time limit", signal.SIGXFSZ: "it wrote a file over the size limit",
+             signal.SIGKILL: "it was killed (out of memory, or stopped from outside)",
+             signal.SIGSEGV: "it crashed (segmentation fault)"}
+    return names.get(sig, f"it was stopped by signal {signal.Signals(sig).name}")
