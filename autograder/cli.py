@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,28 +18,25 @@ def _default_work_dir() -> Path:
 def cmd_grade(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from autograder.grading import grade
+    from autograder.grading import grade_submission
     from autograder.models import resolve_model
     from autograder.report import print_table, to_json
+    from autograder.sandbox.jail import SandboxRequired, detect
 
     console = Console(stderr=True)
-    if args.model:
-        os.environ["COURSE_MODEL"] = args.model
-    resolved = resolve_model()
+    resolved = resolve_model(args.model) if args.model else resolve_model()
+    sandbox = detect()
     console.print(resolved.describe(), markup=False, highlight=False)
+    console.print(sandbox.describe(), markup=False, highlight=False, style=None if sandbox.on else "yellow")
     progress = None if args.json else (lambda st: console.print(f"grading {st.id} ...", style="dim"))
-    start = time.monotonic()
-    stages = args.stage or None
-    if args.tier == "model":
-        stages = []
-    result = grade(args.path, stages=stages, threads=args.threads, jobs=args.jobs, progress=progress)
-    if args.tier in ("model", "all"):
-        from autograder.model_tier import grade_notebooks
-
-        work = Path(args.work_dir or Path("grading_runs") / Path(args.path).resolve().name)
-        result.stages.extend(grade_notebooks(Path(args.path), work, threads=args.threads, progress=progress))
-    result.duration_s = round(time.monotonic() - start, 1)
-    result.model = resolved.path
+    try:
+        result = grade_submission(args.path, tier=args.tier, stages=args.stage or None, model=resolved,
+                                  sandbox=sandbox, require_sandbox=args.require_sandbox,
+                                  work_dir=Path(args.work_dir) if args.work_dir else None,
+                                  threads=args.threads, jobs=args.jobs, progress=progress)
+    except SandboxRequired as exc:
+        console.print(f"autograder grade: {exc}", markup=False, highlight=False)
+        return 2
     if args.out:
         write_reports(result, Path(args.out), visibility=args.visibility)
     if args.gradescope:
@@ -147,6 +143,30 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from autograder import classroom
+
+    try:
+        before = classroom.parse_deadline(args.before) if args.before else None
+        entries = classroom.read_roster(Path(args.roster), url_template=args.url_template, id_column=args.id_column)
+    except ValueError as exc:  # RosterError, a bad deadline
+        print(f"autograder collect: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    log = Path(args.log) if args.log else out / classroom.LOG_NAME
+    outcomes = classroom.collect(
+        entries, out, branch=args.branch, before=before, refresh=args.refresh, timeout=args.timeout, log=log,
+        progress=lambda o: print(f"{o.student or '?':<24} {o.status:<8} {o.commit[:12]:<12} {o.message}"))
+    bad = [o for o in outcomes if o.status in ("error", "refused")]
+    ok = sum(o.status == "ok" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    print(f"{len(outcomes)} in the roster: {ok} cloned, {skipped} skipped, {len(bad)} failed; "
+          f"folders in {out}, log in {log}")
+    if any(o.commit for o in outcomes):
+        print(f"next: autograder grade-batch {out}")
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autograder", description="Grade and practise the fine-tuning course.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -166,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gradescope", help="also write Gradescope's results.json to this path")
     g.add_argument("--visibility", default="visible", help="Gradescope visibility (visible, after_published, ...)")
     g.add_argument("--fail-under", type=float, help="exit with status 1 when the score is below this")
+    g.add_argument("--require-sandbox", action="store_true",
+                   help="refuse to grade unless the bubblewrap sandbox can run (use it for untrusted submissions)")
     g.set_defaults(func=cmd_grade)
 
     b = sub.add_parser("grade-batch", help="grade a folder of student folders or zips (resumable)")
@@ -210,6 +232,21 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model", help="show which model a course model name resolves to")
     m.add_argument("name", nargs="?")
     m.set_defaults(func=cmd_model)
+
+    co = sub.add_parser("collect", help="clone the student repositories of a roster, for grade-batch (instructors)")
+    co.add_argument("roster", help="clone URLs (one a line, or 'STUDENT_ID URL'), or a GitHub Classroom CSV export")
+    co.add_argument("--out", default="submissions", help="SUBMISSIONS folder: one folder per student goes here")
+    co.add_argument("--branch", help="clone this branch (default: each repository's default branch)")
+    co.add_argument("--before", help="deadline (ISO 8601, e.g. 2025-03-01T23:59:00+01:00): check out the last "
+                                     "commit whose committer date is not after it")
+    co.add_argument("--url-template", help="build URLs from a roster CSV's columns, e.g. "
+                                           "'https://github.com/ORG/hw1-{github_username}'")
+    co.add_argument("--id-column", help="the CSV column that names each student's folder "
+                                        "(default: student_id, roster_identifier, ..., github_username)")
+    co.add_argument("--refresh", action="store_true", help="clone again students that already have a folder")
+    co.add_argument("--timeout", type=float, default=300, help="seconds each git command may take")
+    co.add_argument("--log", help="where the log goes (default SUBMISSIONS/collect.csv)")
+    co.set_defaults(func=cmd_collect)
     return p
 
 

@@ -198,3 +198,47 @@ class tiny:  # noqa: N801 - a namespace of cached constructors
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(tiny.path("distilbert-classifier"))
+
+
+MAX_ARTIFACT = 2 << 30  # bytes of weights the judge reads back from a probe
+
+
+def probed_model(handle: Handle) -> tuple[dict, Any]:
+    """(probe info, folder) of a model the runner saved with ``save_pretrained`` into its scratch.
+
+    The folder is checked to lie inside the job's scratch, and to hold only regular files (no
+    symlinks) within the size cap; load it with ``from_pretrained(folder, use_safetensors=True)``
+    or read the weights with :func:`probed_weights`.
+    """
+    import os
+    import stat
+
+    try:
+        info = handle.probe("model")
+    except (RemoteError, RunnerFailure) as exc:
+        raise GraderFailure(f"the model could not be saved for checking: {exc}") from None
+    if not info.get("dir"):
+        raise GraderFailure(f"the returned {info.get('class', 'object')} is not a Hugging Face model (no save_pretrained)")
+    folder = handle.runner.scratch_path(info["dir"])
+    total = 0
+    for entry in os.scandir(folder):
+        st = os.lstat(entry.path)
+        if not stat.S_ISREG(st.st_mode):
+            raise GraderFailure(f"the saved model holds {entry.name}, which is not a plain file")
+        total += st.st_size
+    if total > MAX_ARTIFACT:
+        raise GraderFailure(f"the saved model is {total >> 20} MiB, over the {MAX_ARTIFACT >> 20} MiB the grader reads")
+    return info, folder
+
+
+def probed_weights(handle: Handle) -> tuple[dict, dict]:
+    """(probe info, state dict) of a model in the runner, read from safetensors by the judge."""
+    from safetensors.torch import load_file
+
+    info, folder = probed_model(handle)
+    state: dict = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        state.update(load_file(str(path)))
+    if not state:
+        raise GraderFailure("the model was saved without weights (no .safetensors file)")
+    return info, state

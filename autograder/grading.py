@@ -118,7 +118,7 @@ def grade_stage(stage: Stage, submission: Path, *, threads: int | None = None,
 
 
 def grade(submission: str | Path, *, stages: Iterable[str] | None = None, threads: int | None = None,
-          jobs: int | None = None, progress=None) -> GradeResult:
+          jobs: int | None = None, progress=None, sandbox: SandboxStatus | None = None) -> GradeResult:
     """Grade ``submission`` (a folder with the stage modules) on the structural tier.
 
     Stages run ``jobs`` at a time (default: one per CPU core, at most 2), each process with
@@ -133,11 +133,12 @@ def grade(submission: str | Path, *, stages: Iterable[str] | None = None, thread
     jobs = max(1, min(jobs or min(cores, 2), len(chosen) or 1))
     threads = threads or max(1, cores // jobs)
     start = time.monotonic()
+    sandbox = sandbox or detect()
 
     def run(stage: Stage) -> StageResult:
         if progress:
             progress(stage)
-        return grade_stage(stage, submission, threads=threads)
+        return grade_stage(stage, submission, threads=threads, sandbox=sandbox)
 
     if jobs == 1:
         stage_results = [run(stage) for stage in chosen]
@@ -147,4 +148,37 @@ def grade(submission: str | Path, *, stages: Iterable[str] | None = None, thread
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             stage_results = list(pool.map(run, chosen))
     return GradeResult(submission=str(submission), stages=stage_results,
-                       duration_s=round(time.monotonic() - start, 2))
+                       duration_s=round(time.monotonic() - start, 2), sandbox=sandbox.describe())
+
+
+def grade_submission(submission: str | Path, *, tier: str = "structural", stages: Iterable[str] | None = None,
+                     model=None, sandbox: SandboxStatus | None = None, require_sandbox: bool = False,
+                     work_dir: Path | None = None, threads: int | None = None, jobs: int | None = None,
+                     progress=None) -> GradeResult:
+    """THE entry point: grade one submission on a tier (structural, model or all).
+
+    Used by the CLI, batch grading and the release check. ``model`` is the resolved course
+    model (default: :func:`autograder.models.resolve_model`); the sandbox status is detected
+    once and stated in the result; ``require_sandbox`` refuses to grade without it.
+    """
+    from autograder.models import resolve_model
+    from autograder.sandbox.jail import copy_plain_files, require
+
+    submission = Path(submission)
+    sandbox = sandbox or detect()
+    require(sandbox, require_sandbox)
+    model = model or resolve_model()
+    start = time.monotonic()
+    result = grade(submission, stages=[] if tier == "model" else stages, threads=threads, jobs=jobs,
+                   progress=progress, sandbox=sandbox)
+    if tier in ("model", "all"):
+        from autograder.model_tier import grade_notebooks
+
+        work = Path(work_dir or Path("grading_runs") / submission.resolve().name)
+        result.stages.extend(grade_notebooks(submission, work, threads=threads, progress=progress,
+                                             sandbox=sandbox, model=model))
+    result.warnings = copy_plain_files(submission, None, load_course().caps)
+    result.sandbox = sandbox.describe()
+    result.model = model.path
+    result.duration_s = round(time.monotonic() - start, 1)
+    return result

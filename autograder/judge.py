@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.manifest import Limits, SubmissionCaps
-from autograder.procs import exit_reason, kill_tree
+from autograder.procs import exit_reason, kill_tree, signal_of
 from autograder.sandbox import wire
 from autograder.sandbox.jail import Job, SandboxStatus, inside, spawn
 
@@ -112,6 +112,7 @@ class Runner:
         self.limits, self.status, self.timeout, self.threads, self.ro = limits, status, timeout, threads, ro
         self.proc: subprocess.Popen | None = None
         self.generation = 0
+        self.sequence = 0
         self.imported: list[str] = []
         self.codec = wire.Codec(on_tag=self._tag)
 
@@ -153,8 +154,9 @@ class Runner:
             self._stop()
             self._start()
         deadline = time.monotonic() + (timeout or self.timeout)
+        self.sequence += 1
         try:
-            wire.send(self.proc.stdin.fileno(), {"op": op, **fields})
+            wire.send(self.proc.stdin.fileno(), {"op": op, "id": self.sequence, **fields})
             fd = self.proc.stdout.fileno()
             while True:
                 left = deadline - time.monotonic()
@@ -164,7 +166,14 @@ class Runner:
                 ready, _, _ = select.select([fd], [], [], min(left, 1.0))
                 if ready:
                     break
-            reply = wire.receive(fd)
+            reply = wire.receive(fd, deadline)
+        except TimeoutError:
+            self._stop()
+            raise RunnerFailure(f"Timeout: stopped after {timeout or self.timeout:.0f} s, the stage's time limit "
+                                "(the submission's process stopped answering half-way)") from None
+        except wire.WireError as exc:
+            self._stop()
+            raise RunnerFailure(f"the submission's process sent a broken answer ({exc})") from None
         except (EOFError, BrokenPipeError, OSError) as exc:
             code = self.proc.wait(timeout=10) if self.proc else None
             self._stop()
@@ -172,6 +181,9 @@ class Runner:
         except BaseException:
             self._stop()  # a timeout (ours or pytest-timeout's) leaves the runner busy: never reuse it
             raise
+        if reply.get("id") != self.sequence:
+            self._stop()  # something else wrote on the reply channel: never trust what follows
+            raise RunnerFailure("the submission's process answered out of turn (something wrote on the grader's channel)")
         if not reply.get("ok"):
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
             raise RemoteError(error)
@@ -190,8 +202,8 @@ class Runner:
             tail = text.strip().splitlines()[-1][:200] if text.strip() else ""
         except OSError:
             pass
-        if code is not None and code < 0:
-            why = exit_reason(code)
+        if signal_of(code, self.status.on) is not None:
+            why = exit_reason(code, self.status.on)
         elif code is None:
             why = f"it stopped answering ({type(exc).__name__})"
         else:

@@ -66,11 +66,22 @@ def kill_tree(proc: subprocess.Popen) -> None:
         pass
 
 
-def exit_reason(returncode: int | None) -> str:
+def signal_of(returncode: int | None, jailed: bool) -> int | None:
+    """The signal that ended a process: negative codes from Popen, 128+N through bwrap's init."""
+    if returncode is None:
+        return None
+    if returncode < 0:
+        return -returncode
+    if jailed and 128 < returncode < 128 + 65:
+        return returncode - 128
+    return None
+
+
+def exit_reason(returncode: int | None, jailed: bool = False) -> str:
     """A learner's words for how a process ended (a signal names the limit it hit)."""
-    if returncode is None or returncode >= 0:
+    sig = signal_of(returncode, jailed)
+    if sig is None:
         return f"exit code {returncode}"
-    sig = -returncode
     names = {signal.SIGXCPU: "it used up its CPU-time limit", signal.SIGXFSZ: "it wrote a file over the size limit",
              signal.SIGKILL: "it was killed (out of memory, or stopped from outside)",
              signal.SIGSEGV: "it crashed (segmentation fault)"}

@@ -2,8 +2,11 @@
 
 Ships exercises/ (stubs, notebooks, public checks) at the release's root, the autograder
 library without its graders, the train and validation splits, the manifest without its
-thresholds, a student README and the CI grading workflow. Never: autograder/graders/,
-solutions/, test splits, the emotion corpus (it holds the test texts), the project's tests.
+thresholds, a student README and the practice workflow (public checks and the notebooks on the
+validation split: no token, no graders; the graded run is the instructor's, see
+templates/instructor-grade.yml and ``autograder collect``). Never: autograder/graders/,
+solutions/, test splits, the emotion corpus (it holds the test texts), the project's tests, the
+instructor's grading workflow and collection code.
 Like otter's assign step, it first checks that solutions pass and stubs fail every grader.
 """
 
@@ -17,7 +20,9 @@ from pathlib import Path
 from autograder import REPO_ROOT
 
 HIDDEN_PARTS = ("graders",)
-INSTRUCTOR_ONLY = ("stubs.py", "release.py")  # need solutions/ to work; nothing for students
+INSTRUCTOR_ONLY = ("stubs.py", "release.py",  # need solutions/ to work; nothing for students
+                   "classroom.py", "instructor-grade.yml")  # the graded run: the instructor's side only
+STUDENT_WORKFLOW = "practice.yml"  # templates/practice.yml -> .github/workflows/practice.yml
 RELEASED_SPLITS = ("train", "validation")
 
 
@@ -83,6 +88,6 @@ def build_release(out: Path, *, check: bool = True) -> list[str]:
     shutil.copy2(templates / "STUDENT_README.md", out / "README.md")
     workflow = out / ".github" / "workflows"
     workflow.mkdir(parents=True)
-    shutil.copy2(templates / "grade.yml", workflow / "grade.yml")
+    shutil.copy2(templates / STUDENT_WORKFLOW, workflow / STUDENT_WORKFLOW)
     (out / ".gitignore").write_text("__pycache__/\noutputs/\n.venv/\n*.egg-info/\n")
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())

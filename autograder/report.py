@@ -34,6 +34,11 @@ def print_table(result: GradeResult, console: Console | None = None, *, verbose:
     table.add_row("[b]total[/]", "", f"[b]{_fmt(result.score)}/{_fmt(result.max_score)}[/]", "",
                   f"{result.duration_s:.1f}s")
     console.print(table)
+    if result.sandbox:
+        console.print(result.sandbox, markup=False, highlight=False,
+                      style=None if result.sandbox.startswith("sandbox: on") else "yellow")
+    for warning in result.warnings:
+        console.print(f"! {warning}", markup=False, highlight=False)
     if not verbose:
         return
     for s in result.stages:

@@ -35,6 +35,8 @@ class GradeResult:
     stages: list[StageResult] = field(default_factory=list)
     model: str = ""
     duration_s: float = 0.0
+    sandbox: str = ""  # "sandbox: on (...)" or "sandbox: off (<reason>)": every report states it
+    warnings: list[str] = field(default_factory=list)  # e.g. files of the submission that were refused
 
     @property
     def score(self) -> float:
@@ -61,4 +63,6 @@ class GradeResult:
             stages=stages,
             model=data.get("model", ""),
             duration_s=data.get("duration_s", 0.0),
+            sandbox=str(data.get("sandbox", "")),
+            warnings=[str(w) for w in data.get("warnings", [])],
         )

@@ -71,6 +71,12 @@ def stage_module(runner):
 
 
 @pytest.fixture(scope="session")
+def inputs(runner):
+    """A folder the judge writes prepared models into; the runner sees it read-only, at the same path."""
+    return runner.job.inputs
+
+
+@pytest.fixture(scope="session")
 def tiny_tokenizer():
     return tiny.tokenizer()
 

@@ -1,17 +1,31 @@
-"""Hidden grader, stage 3 (train). Points per check: course.toml [stages.checks]."""
+"""Hidden grader, stage 3 (train). Points per check: course.toml [stages.checks].
+
+The Trainer stays in the submission's process. The judge gives it recipes (a tiny model, a
+tokenized DatasetDict), reads the arguments, collator and datasets back as data (probes), and
+judges training from the model's saved weights: it computes the training loss itself, on its
+own copy of the data, before and after ``trainer.train()``.
+"""
 
 from __future__ import annotations
+
+import itertools
+from functools import cache
 
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
-from autograder.gradelib import call, expect, expect_type, tiny
+from autograder.gradelib import R, attempt, call, describe, expect, expect_type, method, probed_model, tiny
+from autograder.judge import RemoteError, RunnerFailure
+from autograder.plugin import GraderFailure
+from autograder.sandbox.wire import qualname
 
 MODULE = "stage3_train"
 GOOD = ["great", "wonderful", "moving", "brilliant", "charming", "superb"]
 BAD = ["awful", "boring", "dull", "clumsy", "tedious", "lifeless"]
+MAX_LENGTH = 32
+_RUNS = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -19,97 +33,168 @@ def sub(stage_module):
     return stage_module(MODULE)
 
 
+def _rows(n: int, offset: int) -> dict:
+    texts, labels = [], []
+    for i in range(n):
+        words = GOOD if i % 2 else BAD
+        texts.append(f"a {words[(i + offset) % 6]} and {words[(i + offset + 1) % 6]} film" + " indeed" * (i % 3))
+        labels.append(i % 2)
+    return {"text": texts, "label": labels}
+
+
+# Train 24 / validation 8 / test 12 rows: sizes differ so each split is recognisable.
+SPLITS = {s: _rows(n, o) for s, n, o in (("train", 24, 0), ("validation", 8, 1), ("test", 12, 2))}
+
+
 @pytest.fixture(scope="module")
 def tokenized() -> DatasetDict:
-    """Train 24 / validation 8 / test 12 rows: sizes differ so each split is recognisable."""
-    def rows(n: int, offset: int) -> dict:
-        texts, labels = [], []
-        for i in range(n):
-            words = GOOD if i % 2 else BAD
-            texts.append(f"a {words[(i + offset) % 6]} and {words[(i + offset + 1) % 6]} film" + " indeed" * (i % 3))
-            labels.append(i % 2)
-        return {"text": texts, "label": labels}
-
+    """The judge's own copy of the tokenized splits (the runner builds the same from ``_recipe``)."""
     tok = tiny.tokenizer()
-    ds = DatasetDict({s: Dataset.from_dict(rows(n, o)) for s, n, o in
-                      (("train", 24, 0), ("validation", 8, 1), ("test", 12, 2))})
-    out = ds.map(lambda b: tok(b["text"], truncation=True, max_length=32), batched=True, remove_columns=["text"])
+    ds = DatasetDict({s: Dataset.from_dict(cols) for s, cols in SPLITS.items()})
+    out = ds.map(lambda b: tok(b["text"], truncation=True, max_length=MAX_LENGTH), batched=True,
+                 remove_columns=["text"])
     out.set_format("torch")
     return out
 
 
-def _args(sub, tmp_path, **kw) -> TrainingArguments:
+def _recipe():
+    """The tokenized DatasetDict, built in the runner: what the submission's Trainer receives."""
+    return R.dataset_dict(SPLITS, tokenizer=R.tokenizer(tiny.path("distilbert-classifier")), max_length=MAX_LENGTH)
+
+
+def _probe(handle, kind: str, what: str) -> dict:
+    try:
+        return handle.probe(kind)
+    except (RemoteError, RunnerFailure) as exc:
+        raise GraderFailure(f"the {what} could not be inspected: {exc}") from None
+
+
+def _args(sub, **kw):
+    """(handle, arguments as a dict) of make_training_args, with an output folder in the runner's scratch."""
     params = {"seed": 7, "learning_rate": 3e-4, "epochs": 2, "batch_size": 8, "weight_decay": 0.05, **kw}
-    args = call(sub, "make_training_args", str(tmp_path), **params,
+    args = call(sub, "make_training_args", f"runs/run{next(_RUNS)}", **params,
                 call_desc=f"make_training_args(output_dir, {', '.join(f'{k}={v}' for k, v in params.items())})")
     expect_type(args, TrainingArguments, "make_training_args")
-    return args
+    values = _probe(args, "training_args", "TrainingArguments").get("args")
+    expect(isinstance(values, dict), "make_training_args returned TrainingArguments that cannot be read (no to_dict)")
+    return args, values
 
 
 def _model():
-    torch.manual_seed(0)
-    return AutoModelForSequenceClassification.from_pretrained(tiny.path("distilbert-base"), num_labels=2)
+    return R.model(tiny.path("distilbert-base"), head="seq_cls", seed=0, num_labels=2)
 
 
-def _trainer(sub, args, tokenized) -> Trainer:
-    trainer = call(sub, "build_trainer", _model(), tiny.tokenizer(), tokenized, args,
+def _trainer(sub, args):
+    trainer = call(sub, "build_trainer", _model(), R.tokenizer(tiny.path("distilbert-classifier")), _recipe(), args,
                    call_desc="build_trainer(model, tokenizer, tokenized, args)")
     expect_type(trainer, Trainer, "build_trainer")
     return trainer
 
 
-def test_training_arguments(sub, tmp_path):
-    a = _args(sub, tmp_path)
+def _row_values(row: dict) -> tuple:
+    """(token ids, label) of a row as flat lists (a 0-d tensor crosses the wire with shape (1,))."""
+    def flat(v):
+        if v is None:
+            return None
+        try:
+            return torch.as_tensor(v).reshape(-1).tolist()
+        except (TypeError, ValueError, RuntimeError):
+            return repr(v)
+
+    return flat(row.get("input_ids")), flat(row.get("label", row.get("labels")))
+
+
+def _same_rows(info: dict | None, split: Dataset) -> bool:
+    """Does the probed dataset hold exactly the rows of ``split`` (token ids and labels), in order?"""
+    if not info or info.get("kind") != "Dataset" or info.get("num_rows") != len(split):
+        return False
+    rows = info.get("rows") or []
+    return len(rows) == len(split) and all(isinstance(r, dict) and _row_values(r) == _row_values(split[i])
+                                           for i, r in enumerate(rows))
+
+
+@cache
+def _train_batch() -> dict:
+    batch = tiny.tokenizer()(SPLITS["train"]["text"], truncation=True, max_length=MAX_LENGTH, padding=True,
+                             return_tensors="pt")
+    return {**batch, "labels": torch.tensor(SPLITS["train"]["label"])}
+
+
+def _training_loss(trainer, when: str) -> float:
+    """The mean loss on the train split of the Trainer's model, saved by the runner, computed by the judge."""
+    try:
+        model = trainer.attr("model")
+    except (RemoteError, RunnerFailure) as exc:
+        raise GraderFailure(f"the Trainer's model could not be read {when}: {exc}") from None
+    _, folder = probed_model(model)
+    try:
+        loaded = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True).eval()
+        with torch.no_grad():
+            return float(loaded(**_train_batch()).loss)
+    except Exception as exc:  # noqa: BLE001 - whatever was saved becomes a message
+        raise GraderFailure(f"the Trainer's model {when} could not be reloaded and run: {type(exc).__name__}: "
+                            f"{str(exc)[:200]}") from None
+
+
+def test_training_arguments(sub):
+    _, a = _args(sub)
     wanted = {
         "eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True, "seed": 7,
         "learning_rate": 3e-4, "weight_decay": 0.05, "num_train_epochs": 2, "per_device_train_batch_size": 8,
     }
     for name, value in wanted.items():
-        got = getattr(a, name)
-        got = got.value if hasattr(got, "value") else got
+        got = a.get(name)
         expect(got == value, f"make_training_args(..., seed=7, learning_rate=3e-4, epochs=2, batch_size=8, "
                              f"weight_decay=0.05) set {name}={got!r}, expected {value!r}")
-    expect(a.report_to in ([], None, "none", ["none"]),
-           f"report_to is {a.report_to!r}: grading machines have no tracking service; use report_to='none'")
-    expect(a.metric_for_best_model is not None, "choose the best model on a validation metric (metric_for_best_model)")
+    report_to = a.get("report_to")
+    expect(report_to in ([], None, "none", ["none"]),
+           f"report_to is {report_to!r}: grading machines have no tracking service; use report_to='none'")
+    expect(a.get("metric_for_best_model") is not None,
+           "choose the best model on a validation metric (metric_for_best_model)")
 
 
-def test_trainer_uses_dynamic_padding(sub, tmp_path, tokenized):
-    trainer = _trainer(sub, _args(sub, tmp_path), tokenized)
-    collator = trainer.data_collator
-    expect(isinstance(collator, DataCollatorWithPadding),
-           f"the Trainer's data_collator is {type(collator).__name__}; use DataCollatorWithPadding(tokenizer)")
-    expect(collator.padding in (True, "longest") and collator.max_length is None,
+def test_trainer_uses_dynamic_padding(sub, tiny_tokenizer):
+    info = _probe(_trainer(sub, _args(sub)[0]), "trainer", "Trainer")
+    collator = info.get("collator") or {}
+    expect(qualname(DataCollatorWithPadding) in collator.get("mro", []),
+           f"the Trainer's data_collator is {collator.get('class', 'None')}; use DataCollatorWithPadding(tokenizer)")
+    expect(collator.get("padding") in (True, "longest") and collator.get("max_length") is None,
            "DataCollatorWithPadding should pad each batch to its longest example (padding=True, no max_length)")
-    expect(trainer.processing_class is not None and trainer.processing_class.vocab_size == tiny.tokenizer().vocab_size,
+    proc = info.get("processing_class")
+    expect(proc is not None and proc.get("vocab_size") == tiny_tokenizer.vocab_size,
            "pass the tokenizer to the Trainer as processing_class (tokenizer= was removed in transformers 5)")
 
 
-def test_trainer_evaluates_on_validation(sub, tmp_path, tokenized):
-    trainer = _trainer(sub, _args(sub, tmp_path), tokenized)
-    ev, tr = trainer.eval_dataset, trainer.train_dataset
+def test_trainer_evaluates_on_validation(sub, tokenized):
+    info = _probe(_trainer(sub, _args(sub)[0]), "trainer", "Trainer")
+    ev, tr = info.get("eval_dataset"), info.get("train_dataset")
     expect(ev is not None, "the Trainer has no eval_dataset: evaluate on tokenized['validation'] each epoch")
-    expect(len(ev) != len(tokenized["test"]) or ev._fingerprint != tokenized["test"]._fingerprint,
+    expect(not _same_rows(ev, tokenized["test"]),
            "the Trainer evaluates on the TEST split: use tokenized['validation']; the test split is for the end only")
-    expect(ev._fingerprint == tokenized["validation"]._fingerprint,
-           f"the eval_dataset has {len(ev)} rows but is not tokenized['validation'] (8 rows)")
-    expect(tr is not None and tr._fingerprint == tokenized["train"]._fingerprint,
-           "the Trainer should train on tokenized['train']")
+    expect(_same_rows(ev, tokenized["validation"]),
+           f"the eval_dataset has {ev.get('num_rows')} rows but is not tokenized['validation'] (8 rows)")
+    expect(_same_rows(tr, tokenized["train"]), "the Trainer should train on tokenized['train']")
 
 
-def test_short_training_lowers_the_loss(sub, tmp_path, tokenized):
-    trainer = _trainer(sub, _args(sub, tmp_path, learning_rate=5e-3, epochs=6, batch_size=4), tokenized)
-    before = trainer.evaluate(eval_dataset=tokenized["train"])["eval_loss"]
-    trainer.train()
-    after = trainer.evaluate(eval_dataset=tokenized["train"])["eval_loss"]
+def test_short_training_lowers_the_loss(sub):
+    trainer = _trainer(sub, _args(sub, learning_rate=5e-3, epochs=6, batch_size=4)[0])
+    before = _training_loss(trainer, "before training")
+    attempt(method(trainer, "train"), "trainer.train()")
+    after = _training_loss(trainer, "after training")
     expect(after < before - 0.005, f"6 epochs at learning_rate=5e-3 on 24 easy examples left the training loss at "
                                   f"{after:.4f} (it was {before:.4f}): the model is not learning")
 
 
-def test_same_seed_same_loss(sub, tmp_path, tokenized):
-    losses = []
-    for run in range(2):
-        trainer = _trainer(sub, _args(sub, tmp_path / f"run{run}", learning_rate=1e-3, epochs=1), tokenized)
-        losses.append(trainer.train().training_loss)
-    expect(abs(losses[0] - losses[1]) < 1e-6,
-           f"two runs with seed=7 gave training losses {losses[0]:.6f} and {losses[1]:.6f}: pass the seed on")
+def test_same_seed_same_loss(sub):
+    reported, computed = [], []
+    for _ in range(2):
+        trainer = _trainer(sub, _args(sub, learning_rate=1e-3, epochs=1)[0])
+        out = attempt(method(trainer, "train"), "trainer.train()")
+        loss = getattr(out, "training_loss", None) if isinstance(out, dict) else None
+        expect(isinstance(loss, (int, float)), f"trainer.train() returned {describe(out)}, not a TrainOutput "
+                                               "with a training_loss")
+        reported.append(float(loss))
+        computed.append(_training_loss(trainer, "after training"))
+    for losses in (reported, computed):
+        expect(abs(losses[0] - losses[1]) < 1e-6,
+               f"two runs with seed=7 gave training losses {losses[0]:.6f} and {losses[1]:.6f}: pass the seed on")

@@ -1,4 +1,9 @@
-"""Hidden grader, stage 4 (evaluate). Points per check: course.toml [stages.checks]."""
+"""Hidden grader, stage 4 (evaluate). Points per check: course.toml [stages.checks].
+
+The submission runs in its own process: the EvalPrediction, the model and the tokenizer are
+built there from recipes, and the judge computes the references with its own copy of the
+same checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,21 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import AutoModelForSequenceClassification, EvalPrediction
+from transformers import AutoModelForSequenceClassification
 
-from autograder.gradelib import GraderFailure, call, describe, expect, expect_raises, expect_type, function, tiny
+from autograder.gradelib import (
+    GraderFailure,
+    R,
+    attempt_traced,
+    call,
+    describe,
+    expect,
+    expect_raises,
+    expect_type,
+    function,
+    tiny,
+)
+from autograder.judge import RemoteError, RunnerFailure
 
 MODULE = "stage4_evaluate"
 # 8 examples, 3 classes. argmax is right 5 times; argmin would be right once.
@@ -28,9 +45,19 @@ def sub(stage_module):
 
 @pytest.fixture(scope="module")
 def model():
+    """The judge's own copy of the checkpoint, for the reference probabilities."""
     m = AutoModelForSequenceClassification.from_pretrained(tiny.path("distilbert-classifier"))
     m.eval()
     return m
+
+
+def _remote_model(mode: str = "eval"):
+    """The same checkpoint, built in the submission's process (a fresh one for each call)."""
+    return R.model(tiny.path("distilbert-classifier"), mode=mode)
+
+
+def _remote_tokenizer():
+    return R.tokenizer(tiny.path("distilbert-classifier"))
 
 
 def _reference(model, texts):
@@ -41,7 +68,7 @@ def _reference(model, texts):
 
 
 def _metrics(sub):
-    out = call(sub, "compute_metrics", EvalPrediction(predictions=LOGITS, label_ids=LABELS),
+    out = call(sub, "compute_metrics", R.eval_prediction(LOGITS, LABELS),
                call_desc="compute_metrics(EvalPrediction(8x3 logits, 8 labels))")
     expect(isinstance(out, dict) and {"accuracy", "f1"} <= set(out),
            f"compute_metrics should return a dict with 'accuracy' and 'f1', got {describe(out)}")
@@ -52,14 +79,18 @@ def test_compute_metrics_on_hand_made_logits(sub):
     out = _metrics(sub)
     preds = LOGITS.argmax(-1)
     acc, f1 = accuracy_score(LABELS, preds), f1_score(LABELS, preds, average="macro")
-    expect(abs(out["accuracy"] - acc) < 1e-9, f"accuracy on the hand-made logits is {out['accuracy']}, expected "
-                                              f"{acc} (prediction = argmax of the logits)")
-    expect(abs(out["f1"] - f1) < 1e-9, f"f1 on the hand-made logits is {out['f1']}, expected the macro-F1 {f1:.6f}")
+    for key in ("accuracy", "f1"):
+        expect(_number(out[key]), f"{key} on the hand-made logits should be a number, got {describe(out[key])}")
+    expect(abs(float(out["accuracy"]) - acc) < 1e-9, f"accuracy on the hand-made logits is {out['accuracy']}, "
+                                                     f"expected {acc} (prediction = argmax of the logits)")
+    expect(abs(float(out["f1"]) - f1) < 1e-9, f"f1 on the hand-made logits is {out['f1']}, expected the "
+                                              f"macro-F1 {f1:.6f}")
 
 
 def test_compute_metrics_returns_plain_floats(sub):
     out = _metrics(sub)
     for key in ("accuracy", "f1"):
+        # numpy scalars cross the boundary as numpy scalars: a np.float32 is not a float
         expect(isinstance(out[key], float) and 0.0 <= out[key] <= 1.0,
                f"{key} should be a float between 0 and 1, got {type(out[key]).__name__} {out[key]!r}")
     try:
@@ -68,57 +99,84 @@ def test_compute_metrics_returns_plain_floats(sub):
         raise GraderFailure(f"the metrics cannot be logged as JSON ({exc}): convert them with float()") from None
 
 
-def _predict(sub, texts, model, **kw):
-    out = call(sub, "predict", texts, model, tiny.tokenizer(), **kw,
-               call_desc=f"predict({len(texts)} texts, model, tokenizer{', ' if kw else ''}"
-                         f"{', '.join(f'{k}={v}' for k, v in kw.items())})")
+def _predict(sub, texts, model=None, **kw):
+    return _check_predicted(call(sub, "predict", texts, model or _remote_model(), _remote_tokenizer(), **kw,
+                                 call_desc=_predict_desc(texts, kw)), texts)
+
+
+def _predict_desc(texts, kw) -> str:
+    return (f"predict({len(texts)} texts, model, tokenizer{', ' if kw else ''}"
+            f"{', '.join(f'{k}={v}' for k, v in kw.items())})")
+
+
+def _check_predicted(out, texts):
     expect_type(out, list, "predict")
     expect(len(out) == len(texts), f"predict on {len(texts)} texts returned {len(out)} results")
     return out
 
 
 def test_predict_matches_reference(sub, model):
-    out = _predict(sub, TEXTS, model)
+    out = _predict(sub, TEXTS)
     ref = _reference(model, TEXTS)
     names = ["negative", "positive"]
     for i, (row, probs) in enumerate(zip(out, ref)):
         expect(isinstance(row, dict) and {"label", "score", "probabilities"} <= set(row),
                f"each result should be a dict with label, score and probabilities, got {describe(row)}")
         best = int(probs.argmax())
-        expect(row["label"] == names[best], f"text {i} ({TEXTS[i]!r}) was labelled {row['label']!r}, "
+        expect(row["label"] == names[best], f"text {i} ({TEXTS[i]!r}) was labelled {describe(row['label'])}, "
                                             f"expected {names[best]!r} (names come from model.config.id2label)")
-        expect(abs(float(row["score"]) - float(probs[best])) < 1e-5,
-               f"text {i}: score {row['score']} should be the softmax probability of the label, {float(probs[best]):.6f}")
+        expect(_number(row["score"]) and abs(float(row["score"]) - float(probs[best])) < 1e-5,
+               f"text {i}: score {describe(row['score'])} should be the softmax probability of the label, "
+               f"{float(probs[best]):.6f}")
         got = row["probabilities"]
-        expect(isinstance(got, dict) and all(abs(float(got.get(n, -1)) - float(p)) < 1e-5 for n, p in zip(names, probs)),
+        expect(isinstance(got, dict) and all(_number(got.get(n)) and abs(float(got[n]) - float(p)) < 1e-5
+                                             for n, p in zip(names, probs)),
                f"text {i}: probabilities {describe(got)} differ from the softmax of the logits")
 
 
-def test_predict_batch_equals_single_texts(sub, model):
-    batched = _predict(sub, TEXTS, model, batch_size=2)
+def _number(value) -> bool:
+    """A number the judge can read with float(): a Python or numpy number, or a one-element tensor."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float, np.number)):
+        return True
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1
+    return isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf"
+
+
+def test_predict_batch_equals_single_texts(sub):
+    batched = _predict(sub, TEXTS, batch_size=2)
     for i, text in enumerate(TEXTS):
-        single = _predict(sub, [text], model)[0]
-        expect(abs(float(single["score"]) - float(batched[i]["score"])) < 1e-5 and single["label"] == batched[i]["label"],
-               f"text {i} gives {single['label']} {single['score']:.6f} alone but {batched[i]['label']} "
-               f"{batched[i]['score']:.6f} in a batch of 2: padding must not change results (use the attention mask)")
+        single = _predict(sub, [text])[0]
+        for row in (single, batched[i]):
+            expect(isinstance(row, dict) and {"label", "score"} <= set(row) and _number(row["score"]),
+                   f"each result should be a dict with label, score and probabilities, got {describe(row)}")
+        same = abs(float(single["score"]) - float(batched[i]["score"])) < 1e-5
+        expect(same and single["label"] == batched[i]["label"],
+               f"text {i} gives {single['label']} {float(single['score']):.6f} alone but {batched[i]['label']} "
+               f"{float(batched[i]['score']):.6f} in a batch of 2: padding must not change results "
+               "(use the attention mask)")
 
 
-def test_predict_rejects_empty_input(sub, model):
+def test_predict_rejects_empty_input(sub):
     fn = function(sub, "predict")
     for bad, shown in (([], "[]"), (["fine", ""], "['fine', '']")):
-        expect_raises(fn, ValueError, f"predict({shown}, model, tokenizer)", bad, model, tiny.tokenizer(),
-                      why="empty input has nothing to classify; say so with a clear message")
+        expect_raises(fn, ValueError, f"predict({shown}, model, tokenizer)", bad, _remote_model(),
+                      _remote_tokenizer(), why="empty input has nothing to classify; say so with a clear message")
 
 
-def test_predict_eval_mode_without_gradients(sub, model):
-    seen = []
-    handle = model.register_forward_pre_hook(lambda mod, args: seen.append((mod.training, torch.is_grad_enabled())))
-    model.train()
+def test_predict_eval_mode_without_gradients(sub, runner):
+    """The model is built in training mode in the runner; its forward passes are traced there."""
     try:
-        _predict(sub, TEXTS[:2], model)
-    finally:
-        handle.remove()
-        model.eval()
+        handle = runner.build(_remote_model(mode="train"))
+    except (RemoteError, RunnerFailure) as exc:
+        raise GraderFailure(f"the model for predict could not be built: {exc}") from None
+    fn = function(sub, "predict", trace=handle.id)
+    texts = TEXTS[:2]
+    out, seen = attempt_traced(fn, _predict_desc(texts, {}), texts, handle, _remote_tokenizer())
+    _check_predicted(out, texts)
+    seen = [(bool(training), bool(grad)) for training, grad in seen]
     expect(seen, "predict never ran the model")
     expect(not any(training for training, _ in seen), "predict ran the model in training mode: call model.eval() "
                                                      "first (dropout makes predictions random)")

@@ -1,4 +1,9 @@
-"""Hidden grader, stage 5 (emotion capstone). Points per check: course.toml [stages.checks]."""
+"""Hidden grader, stage 5 (emotion capstone). Points per check: course.toml [stages.checks].
+
+The submission runs in its own process: datasets, models and training arguments are built
+there from recipes; tensors and plain values cross as data, and the judge computes every
+reference (losses, reports) itself.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,22 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
-from datasets import ClassLabel, Dataset, Features, Value
 from sklearn.metrics import precision_recall_fscore_support
 
-from autograder.gradelib import attempt, call, describe, expect, expect_raises, expect_type, function
+from autograder.gradelib import (
+    GraderFailure,
+    R,
+    attempt,
+    call,
+    describe,
+    expect,
+    expect_raises,
+    expect_type,
+    function,
+    method,
+)
+from autograder.judge import Handle, RemoteError, RunnerFailure
+from autograder.sandbox.wire import Record, qualname
 
 MODULE = "stage5_emotion"
 EMOTIONS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
@@ -44,10 +61,10 @@ def sub(stage_module):
     return stage_module(MODULE)
 
 
-def _labelled(labels: list[int], names: list[str]) -> Dataset:
-    features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
+def _labelled(labels: list[int], names: list[str]):
+    """A Dataset with a text column and a ClassLabel ``label`` column, built in the runner."""
     texts = [f"text {i}" for i in range(len(labels))]
-    return Dataset.from_dict({"text": texts, "label": labels}, features=features)
+    return R.dataset({"text": texts, "label": list(labels)}, list(names))
 
 
 def _weights_tensor(sub, counts, desc: str) -> torch.Tensor:
@@ -60,6 +77,15 @@ def _weights_tensor(sub, counts, desc: str) -> torch.Tensor:
     return out
 
 
+def _type_name(value) -> str:
+    """The class name of a value as the submission made it (a handle's or a record's remote type)."""
+    if isinstance(value, Handle):
+        return value.type
+    if isinstance(value, Record) and value.remote_type:
+        return value.remote_type.rsplit(".", 1)[-1]
+    return type(value).__name__
+
+
 def _short(value) -> str:
     """A one-line description: a model or other big object by its type only."""
     if isinstance(value, torch.Tensor):
@@ -68,7 +94,7 @@ def _short(value) -> str:
         return repr(value)
     if isinstance(value, tuple):
         return "(" + ", ".join(_short(v) for v in value) + ")"
-    return f"a {type(value).__name__}"
+    return f"a {_type_name(value)}"
 
 
 def _as_tuples(items: list) -> list:
@@ -152,38 +178,75 @@ def test_weighted_cross_entropy_matches_torch(sub):
            "device and dtype first")
 
 
-def test_weighted_trainer_loss_uses_the_class_weights(sub, tiny_paths, tiny_tokenizer, tmp_path):
-    from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+TRAINER_TEXTS = ["i feel so alone tonight", "what a wonderful surprise", "i am furious", "this is lovely",
+                 "i am scared of the dark", "oh wow i did not expect that"]
+TRAINER_LABELS = [0, 5, 3, 2, 4, 5]
+
+
+@pytest.fixture(scope="module")
+def six_label_model(inputs, tiny_paths):
+    """A tiny 6-label classifier with a spread-out head, prepared by the judge in ``inputs``.
+
+    Returns (folder, the judge's own copy in eval mode); the runner loads the same folder.
+    """
+    from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    cls = getattr(sub, "WeightedTrainer", None)
-    expect(isinstance(cls, type) and issubclass(cls, Trainer),
-           f"{MODULE}.py should define `class WeightedTrainer(Trainer)`, found {describe(cls)}")
+    folder = inputs / "emotion_six_labels"
     torch.manual_seed(0)
-    path = tiny_paths.path("distilbert-base")
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=6)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_paths.path("distilbert-base"), num_labels=6)
     with torch.no_grad():  # a spread-out head, so that weighted and unweighted losses differ clearly
         model.classifier.weight.normal_(0.0, 2.0, generator=torch.Generator().manual_seed(3))
-    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    if not (folder / "config.json").exists():
+        model.save_pretrained(str(folder), safe_serialization=True)
+    model.eval()
+    return folder, model
+
+
+def _is_trainer_class(sub) -> tuple[bool, str]:
+    """Whether ``WeightedTrainer`` is a class deriving from Trainer, by the classes the runner reported."""
+    from transformers import Trainer
+
+    try:
+        info = sub.describe("WeightedTrainer")
+    except (RemoteError, RunnerFailure) as exc:
+        raise GraderFailure(f"{MODULE}.py: WeightedTrainer could not be inspected ({exc})") from None
+    if not info.get("exists"):
+        return False, "None"
+    mro = [str(m) for m in info.get("mro", [])]
+    if not info.get("is_class"):
+        return False, f"a {info.get('type', 'object')}"
+    shown = f"<class '{mro[0]}'>" if mro else "a class"
+    return qualname(Trainer) in mro, shown
+
+
+def test_weighted_trainer_loss_uses_the_class_weights(sub, runner, six_label_model, tiny_tokenizer):
+    from transformers import Trainer
+
+    ok, shown = _is_trainer_class(sub)
+    expect(ok, f"{MODULE}.py should define `class WeightedTrainer(Trainer)`, found {shown}")
+    folder, model = six_label_model
+    try:  # one model in the runner: the trainer's, and the one compute_loss is given
+        remote_model = runner.build(R.model(str(folder), mode="eval"))
+    except (RemoteError, RunnerFailure) as exc:
+        raise GraderFailure(f"the 6-label model could not be loaded in the submission's process: {exc}") from None
+    args = R.training_args(output_dir="weighted_trainer", report_to="none", use_cpu=True)
     weights = torch.tensor(BALANCED, dtype=torch.float32)
-    trainer = call(sub, "WeightedTrainer", model=model, args=args, class_weights=weights.clone(),
+    trainer = call(sub, "WeightedTrainer", model=remote_model, args=args, class_weights=weights.clone(),
                    call_desc="WeightedTrainer(model=tiny 6-label classifier, args=TrainingArguments(...), "
                              "class_weights=6 weights)")
     expect_type(trainer, Trainer, "WeightedTrainer(...)")
-    texts = ["i feel so alone tonight", "what a wonderful surprise", "i am furious", "this is lovely",
-             "i am scared of the dark", "oh wow i did not expect that"]
-    batch = dict(tiny_tokenizer(texts, padding=True, return_tensors="pt"))
-    labels = torch.tensor([0, 5, 3, 2, 4, 5])
-    model.eval()
+    batch = dict(tiny_tokenizer(TRAINER_TEXTS, padding=True, return_tensors="pt"))
+    labels = torch.tensor(TRAINER_LABELS)
     with torch.no_grad():
         logits = model(**batch).logits
     want = F.cross_entropy(logits, labels, weight=weights)
     plain = F.cross_entropy(logits, labels)
+    compute_loss = method(trainer, "compute_loss", no_grad=True)
     desc = "trainer.compute_loss(model, batch of 6 with labels, num_items_in_batch=6)"
-    with torch.no_grad():
-        loss = attempt(trainer.compute_loss, desc, model, {**batch, "labels": labels.clone()},
-                        num_items_in_batch=torch.tensor(6))
+    loss = attempt(compute_loss, desc, remote_model, {**batch, "labels": labels.clone()},
+                   num_items_in_batch=torch.tensor(6))
     expect(isinstance(loss, torch.Tensor) and loss.numel() == 1,
            f"{desc} returned {_short(loss)}, expected the batch's loss (a tensor holding one number)")
     expect(abs(float(loss) - float(plain)) > 1e-5,
@@ -194,17 +257,15 @@ def test_weighted_trainer_loss_uses_the_class_weights(sub, tiny_paths, tiny_toke
            "the labels, run model(**inputs), then weighted_cross_entropy(outputs.logits, labels, "
            "self.class_weights)")
     desc = "trainer.compute_loss(model, batch of 6 with labels, return_outputs=True)"
-    with torch.no_grad():
-        out = attempt(trainer.compute_loss, desc, model, {**batch, "labels": labels.clone()},
-                       return_outputs=True)
+    out = attempt(compute_loss, desc, remote_model, {**batch, "labels": labels.clone()}, return_outputs=True)
     expect(isinstance(out, tuple) and len(out) == 2,
            f"{desc} returned {_short(out)}, expected a pair (loss, outputs)")
     loss, outputs = out
-    got_logits = getattr(outputs, "logits", None)
+    got_logits = outputs.get("logits") if isinstance(outputs, dict) else None
     expect(isinstance(loss, torch.Tensor) and loss.numel() == 1 and abs(float(loss) - float(want)) < 1e-5
            and isinstance(got_logits, torch.Tensor) and got_logits.shape == logits.shape
-           and torch.allclose(got_logits, logits, atol=1e-5),
-           f"{desc} returned ({_short(loss)}, {type(outputs).__name__}); expected (the weighted loss "
+           and torch.allclose(got_logits.float(), logits, atol=1e-5),
+           f"{desc} returned ({_short(loss)}, {_type_name(outputs)}); expected (the weighted loss "
            f"{float(want):.6f}, the model's outputs with their .logits)")
 
 

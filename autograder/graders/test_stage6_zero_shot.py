@@ -3,21 +3,25 @@
 NLI scores are checked against transformers' own ``pipeline("zero-shot-classification")`` on a
 tiny NLI model, embeddings against sentence-transformers' recipe on the real all-MiniLM-L6-v2
 (see reference_embeddings).
+
+The judge never imports the submission: it prepares the sharpened NLI models here, saves them
+(with their tokenizer) into the ``inputs`` folder the runner sees read-only, and passes recipes
+that load them there, so both sides use identical weights. The references run in this process
+on its own loaded copies.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 from functools import cache
 
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, pipeline
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from autograder.gradelib import GraderFailure, call, describe, expect, expect_type, function
+from autograder.gradelib import GraderFailure, R, call, describe, expect, expect_raises, expect_type, function
+from autograder.judge import Handle, RemoteError, RunnerFailure
 from autograder.models import packaged_encoder_path
 
 MODULE = "stage6_zero_shot"
@@ -66,30 +70,41 @@ def _sharpen(model, tokenizer):
     return model.eval()
 
 
-@pytest.fixture(scope="module")
-def nli(tiny_paths):
-    """(model, tokenizer) of the tiny NLI model, labels contradiction/neutral/entailment."""
-    path = tiny_paths.path("nli")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    return _sharpen(AutoModelForSequenceClassification.from_pretrained(path), tokenizer), tokenizer
+class Prepared:
+    """A model the judge prepared: its folder under ``inputs`` (read-only in the runner) and the
+    judge's own copy (model, tokenizer) loaded from that folder, for the references."""
+
+    def __init__(self, folder, order: str):
+        self.folder, self.order = str(folder), order
+        self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.folder).eval()
+
+
+def _prepare_nli(source: str, target, order: str, **config) -> Prepared:
+    """Load the tiny NLI model (``config`` overrides its labels), sharpen it, save it with its tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = _sharpen(AutoModelForSequenceClassification.from_pretrained(source, **config), tokenizer)
+    model.save_pretrained(str(target), safe_serialization=True)
+    tokenizer.save_pretrained(str(target))
+    return Prepared(target, order)
 
 
 @pytest.fixture(scope="module")
-def nli_permuted(tiny_paths, tmp_path_factory):
+def nli(tiny_paths, inputs):
+    """The sharpened tiny NLI model, labels contradiction/neutral/entailment."""
+    return _prepare_nli(tiny_paths.path("nli"), inputs / "nli-sharp", "contradiction/neutral/entailment")
+
+
+@pytest.fixture(scope="module")
+def nli_permuted(tiny_paths, inputs):
     """A copy of the tiny NLI model whose labels are ordered entailment/neutral/contradiction."""
-    target = tmp_path_factory.mktemp("nli") / "nli-permuted"
-    shutil.copytree(tiny_paths.path("nli"), target)
-    config = json.loads((target / "config.json").read_text())
-    config["id2label"] = {str(i): name for i, name in PERMUTED.items()}
-    config["label2id"] = {name: i for i, name in PERMUTED.items()}
-    (target / "config.json").write_text(json.dumps(config))
-    tokenizer = AutoTokenizer.from_pretrained(target)
-    return _sharpen(AutoModelForSequenceClassification.from_pretrained(target), tokenizer), tokenizer
+    return _prepare_nli(tiny_paths.path("nli"), inputs / "nli-permuted", "entailment/neutral/contradiction",
+                        id2label=dict(PERMUTED), label2id={name: i for i, name in PERMUTED.items()})
 
 
 @pytest.fixture(scope="module")
 def encoder():
-    """The real all-MiniLM-L6-v2 as a bare encoder (AutoModel), and its tokenizer."""
+    """The real all-MiniLM-L6-v2 as a bare encoder (AutoModel), and its tokenizer (the judge's copy)."""
     path = packaged_encoder_path()
     return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
 
@@ -99,7 +114,7 @@ def reference_embeddings(model, tokenizer, texts) -> torch.Tensor:
 
     The same recipe as its modules.json (Transformer, max_seq_length 256; Pooling, mean; Normalize),
     written out because importing sentence-transformers alone costs seconds of the stage's grading
-    time; tests/test_mutants_zero_shot.py checks that the two agree.
+    time; tests/test_grader_references.py checks that the two agree.
     """
     enc = tokenizer(list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt")
     with torch.no_grad():
@@ -119,6 +134,14 @@ def reference_embed(encoder):
             cache[key] = reference_embeddings(model, tokenizer, key)
         return cache[key]
     return encode
+
+
+def _build(runner, recipe) -> Handle:
+    """An argument built in the submission's process (a model to call with, then to ask its mode)."""
+    try:
+        return runner.build(recipe)
+    except (RemoteError, RunnerFailure) as exc:
+        raise GraderFailure(f"the grader could not prepare {recipe!r} in the submission's process: {exc}") from None
 
 
 @cache
@@ -156,9 +179,14 @@ def _expect_score_dicts(got, want, texts, labels, fn: str, call_desc: str, fix: 
                            f"(off by up to {err:.2g}). {fix}")
 
 
-def _still_training(model) -> str:
+def _still_training(model: Handle) -> str:
+    """The hint for a model (built in training mode) that the submission's call left in training mode."""
+    try:
+        training = model.attr("training")
+    except (RemoteError, RunnerFailure):
+        return ""
     return (" The model is still in training mode, so dropout changes the scores on every call: "
-            "call model.eval() first." if model.training else "")
+            "call model.eval() first." if training is True else "")
 
 
 def test_build_hypotheses(sub):
@@ -174,13 +202,12 @@ def test_build_hypotheses(sub):
                         f"expected {want!r}: use template.format(label), one per label, in order")
 
 
-def test_nli_single_label_matches_pipeline(sub, nli):
-    model, tokenizer = nli
+def test_nli_single_label_matches_pipeline(sub, runner, nli):
     desc = f"nli_zero_shot({len(TEXTS)} texts, {LABELS}, model, tokenizer)"
-    model.train()
-    got = call(sub, "nli_zero_shot", TEXTS, LABELS, model, tokenizer, call_desc=desc)
+    model = _build(runner, R.model(nli.folder, mode="train"))
+    got = call(sub, "nli_zero_shot", TEXTS, LABELS, model, R.tokenizer(nli.folder), call_desc=desc)
     training = _still_training(model)
-    want = _pipeline_scores(model, tokenizer, TEXTS, LABELS, TEMPLATE)
+    want = _pipeline_scores(nli.model, nli.tokenizer, TEXTS, LABELS, TEMPLATE)
     expect_type(got, list, "nli_zero_shot")
     sums = [sum(d.values()) for d in got if isinstance(d, dict) and d]
     expect(all(abs(s - 1) < 1e-4 for s in sums),
@@ -190,64 +217,54 @@ def test_nli_single_label_matches_pipeline(sub, nli):
     _expect_score_dicts(got, want, TEXTS, LABELS, "nli_zero_shot", desc,
                         "These should equal pipeline('zero-shot-classification')'s scores: softmax of the "
                         f"entailment logits across the labels.{training}")
-    short_tok = AutoTokenizer.from_pretrained(tokenizer.name_or_path, model_max_length=16)
+    short_tok = AutoTokenizer.from_pretrained(nli.folder, model_max_length=16)
     template = LONG_TEMPLATE
     desc = (f"nli_zero_shot([a 20-word text], {LABELS}, model, tokenizer with model_max_length=16, "
             f"template={template!r})")
-    got = call(sub, "nli_zero_shot", [LONG_TEXT], LABELS, model, short_tok, template=template, call_desc=desc)
-    want = _pipeline_scores(model, short_tok, [LONG_TEXT], LABELS, template)
+    got = call(sub, "nli_zero_shot", [LONG_TEXT], LABELS, model, R.tokenizer(nli.folder, model_max_length=16),
+               template=template, call_desc=desc)
+    want = _pipeline_scores(nli.model, short_tok, [LONG_TEXT], LABELS, template)
     _expect_score_dicts(got, want, [LONG_TEXT], LABELS, "nli_zero_shot", desc,
                         "A text too long for the tokenizer must be cut, but never the hypothesis: "
                         "tokenize the pairs with truncation='only_first'.")
 
 
-def test_nli_label_indices_found_by_name(sub, nli, nli_permuted, tiny_paths):
-    for (model, _), order in ((nli, "contradiction/neutral/entailment"),
-                              (nli_permuted, "entailment/neutral/contradiction")):
-        label2id = dict(model.config.label2id)
+def test_nli_label_indices_found_by_name(sub, runner, nli, nli_permuted, tiny_paths):
+    for prepared in (nli, nli_permuted):
+        label2id = dict(prepared.model.config.label2id)
+        model = _build(runner, R.model(prepared.folder))
         for fn, name in (("entailment_index", "entailment"), ("contradiction_index", "contradiction")):
-            got = call(sub, fn, model, call_desc=f"{fn}(model with labels {order})")
+            got = call(sub, fn, model, call_desc=f"{fn}(model with labels {prepared.order})")
             simple = isinstance(got, (int, float, str, type(None)))
-            shown = describe(got) if simple else f"a {type(got).__name__}"
+            shown = describe(got) if simple else f"a {got.type if isinstance(got, Handle) else type(got).__name__}"
             expect(isinstance(got, (int, np.integer)) and not isinstance(got, bool),
                    f"{fn} should return an int, it returned {shown}")
             expect(got == label2id[name],
-                   f"{fn}(model) returned {got} for a model whose labels are {order} "
+                   f"{fn}(model) returned {got} for a model whose labels are {prepared.order} "
                    f"(label2id = {label2id}); expected {label2id[name]}: look the label up by name in "
                    "model.config.label2id, never assume its index")
-    config = AutoConfig.from_pretrained(tiny_paths.path("distilbert-classifier"))
-    no_nli = type("Model", (), {"config": config})()
+    no_nli = R.config_only(tiny_paths.path("distilbert-classifier"))
     for fn in ("entailment_index", "contradiction_index"):
-        try:
-            got = function(sub, fn)(no_nli)
-        except ValueError:
-            continue
-        except NotImplementedError:
-            raise GraderFailure(f"`{fn}` is not written yet (it raises NotImplementedError).") from None
-        except Exception as exc:  # noqa: BLE001
-            raise GraderFailure(f"{fn}(model with labels negative/positive) raised "
-                                f"{type(exc).__name__}: {exc}; expected a ValueError") from None
-        raise GraderFailure(f"{fn}(model with labels negative/positive) returned {describe(got)}; "
-                            "expected a ValueError: the model has no such label")
-    model, tokenizer = nli_permuted
-    model.eval()
+        expect_raises(function(sub, fn), ValueError, f"{fn}(model with labels negative/positive)", no_nli,
+                      why="the model has no such label")
     desc = (f"nli_zero_shot({len(TEXTS)} texts, {LABELS}, "
             "model with labels entailment/neutral/contradiction, tokenizer)")
-    got = call(sub, "nli_zero_shot", TEXTS, LABELS, model, tokenizer, call_desc=desc)
-    want = _pipeline_scores(model, tokenizer, TEXTS, LABELS, TEMPLATE)
+    got = call(sub, "nli_zero_shot", TEXTS, LABELS, R.model(nli_permuted.folder, mode="eval"),
+               R.tokenizer(nli_permuted.folder), call_desc=desc)
+    want = _pipeline_scores(nli_permuted.model, nli_permuted.tokenizer, TEXTS, LABELS, TEMPLATE)
     _expect_score_dicts(got, want, TEXTS, LABELS, "nli_zero_shot", desc,
                         "Here the entailment logit is column 0: use entailment_index(model), not a fixed 2.")
 
 
-def test_nli_multi_label_matches_pipeline(sub, nli, nli_permuted):
-    for (model, tokenizer), order in ((nli, "contradiction/neutral/entailment"),
-                                      (nli_permuted, "entailment/neutral/contradiction")):
-        desc = (f"nli_zero_shot({len(TEXTS)} texts, {LABELS}, model with labels {order}, tokenizer, "
+def test_nli_multi_label_matches_pipeline(sub, runner, nli, nli_permuted):
+    for prepared in (nli, nli_permuted):
+        desc = (f"nli_zero_shot({len(TEXTS)} texts, {LABELS}, model with labels {prepared.order}, tokenizer, "
                 "multi_label=True)")
-        model.train()
-        got = call(sub, "nli_zero_shot", TEXTS, LABELS, model, tokenizer, multi_label=True, call_desc=desc)
+        model = _build(runner, R.model(prepared.folder, mode="train"))
+        got = call(sub, "nli_zero_shot", TEXTS, LABELS, model, R.tokenizer(prepared.folder), multi_label=True,
+                   call_desc=desc)
         training = _still_training(model)
-        want = _pipeline_scores(model, tokenizer, TEXTS, LABELS, TEMPLATE, multi_label=True)
+        want = _pipeline_scores(prepared.model, prepared.tokenizer, TEXTS, LABELS, TEMPLATE, multi_label=True)
         _expect_score_dicts(got, want, TEXTS, LABELS, "nli_zero_shot", desc,
                             "These should equal pipeline('zero-shot-classification', ...)(..., "
                             "multi_label=True): for each label on its own, softmax over its "
@@ -277,13 +294,12 @@ def test_mean_pool_ignores_padding(sub):
            "not normalised)")
 
 
-def test_embed_matches_sentence_transformers(sub, encoder, reference_embed):
-    model, tokenizer = encoder
+def test_embed_matches_sentence_transformers(sub, runner, reference_embed):
+    path = packaged_encoder_path()
     desc = "embed([3 sentences], all-MiniLM-L6-v2 (AutoModel), its tokenizer, batch_size=2)"
-    model.train()
-    got = call(sub, "embed", SENTENCES, model, tokenizer, batch_size=2, call_desc=desc)
+    model = _build(runner, R.model(path, head="base", mode="train"))
+    got = call(sub, "embed", SENTENCES, model, R.tokenizer(path), batch_size=2, call_desc=desc)
     training = _still_training(model)
-    model.eval()
     expect_type(got, torch.Tensor, "embed")
     expect(tuple(got.shape) == (3, 384), f"called {desc}: got a tensor of shape {tuple(got.shape)}, "
                                          "expected (3, 384): one 384-dim vector per sentence, all batches "
@@ -301,13 +317,12 @@ def test_embed_matches_sentence_transformers(sub, encoder, reference_embed):
                         f"{training}")
 
 
-def test_embedding_zero_shot_scores_are_cosine_similarities(sub, encoder, reference_embed):
-    model, tokenizer = encoder
-    model.eval()
+def test_embedding_zero_shot_scores_are_cosine_similarities(sub, reference_embed):
+    path = packaged_encoder_path()
     labels, template = ["music", "sadness", "finance"], "This text is about {}."
     desc = f"embedding_zero_shot([3 sentences], {labels}, all-MiniLM-L6-v2, tokenizer, template={template!r})"
-    got = call(sub, "embedding_zero_shot", SENTENCES, labels, model, tokenizer, template=template,
-               call_desc=desc)
+    got = call(sub, "embedding_zero_shot", SENTENCES, labels, R.model(path, head="base", mode="eval"),
+               R.tokenizer(path), template=template, call_desc=desc)
     sims = reference_embed(SENTENCES) @ reference_embed([template.format(lab) for lab in labels]).T
     want = [dict(zip(labels, row, strict=True)) for row in sims.tolist()]
     _expect_score_dicts(got, want, SENTENCES, labels, "embedding_zero_shot", desc,
@@ -360,12 +375,4 @@ def test_compare_predictions_counts_and_mcnemar(sub):
     fn = function(sub, "compare_predictions")
     for args, what in (((y, a, b[:-1]), "pred_b one shorter than y_true"),
                        (([], [], []), "three empty lists")):
-        try:
-            got = fn(*args)
-        except ValueError:
-            continue
-        except Exception as exc:  # noqa: BLE001
-            raise GraderFailure(f"compare_predictions with {what} raised {type(exc).__name__}: {exc}; "
-                                "expected a ValueError") from None
-        raise GraderFailure(f"compare_predictions with {what} returned {describe(got)}; "
-                            "expected a ValueError")
+        expect_raises(fn, ValueError, f"compare_predictions(...) with {what}", *args)

@@ -127,8 +127,11 @@ class Job:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def copy_plain_files(source: Path, target: Path, caps: SubmissionCaps) -> list[str]:
-    """Copy regular files only; symlinks, devices, oversized files and overflow are refused."""
+def copy_plain_files(source: Path, target: Path | None, caps: SubmissionCaps) -> list[str]:
+    """Copy regular files only; symlinks, devices, oversized files and overflow are refused.
+
+    With ``target=None`` nothing is copied: the refusals are only listed (for the report).
+    """
     refused: list[str] = []
     total, count = 0, 0
     source = Path(source)
@@ -154,13 +157,15 @@ def copy_plain_files(source: Path, target: Path, caps: SubmissionCaps) -> list[s
                 refused.append(f"the submission is over its limit ({caps.max_files} files, {caps.max_total_mb} MiB): "
                                f"{rel} and later files were left out")
                 return refused
+            total += st.st_size
+            count += 1
+            if target is None:
+                continue
             dest = target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as src, open(dest, "wb") as out:
                 shutil.copyfileobj(src, out)
-            total += st.st_size
-            count += 1
     return refused
 
 
@@ -171,13 +176,14 @@ def _is_regular(mode: int) -> bool:
 
 
 def _process_count(uid: int) -> int:
-    """Processes of ``uid`` now: RLIMIT_NPROC counts all of them, so the job's cap sits on top."""
+    """Tasks (threads included) of ``uid`` now: RLIMIT_NPROC counts all of them, machine-wide,
+    so the job's cap sits on top of what the user already runs."""
     n = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 if os.stat(f"/proc/{entry}").st_uid == uid:
-                    n += 1
+                    n += len(os.listdir(f"/proc/{entry}/task"))
             except OSError:
                 pass
     return n
@@ -190,9 +196,11 @@ def preexec(limits: Limits):
     def apply() -> None:
         mb = 1 << 20
         for res, value in ((resource.RLIMIT_AS, limits.memory_mb * mb), (resource.RLIMIT_NPROC, nproc),
-                           (resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
+                           (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
                            (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(res, (value, value))
+        # SIGXCPU at the soft limit (a message can name it), SIGKILL 5 s later
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     return apply
 
 
@@ -219,7 +227,7 @@ def jail_argv(argv: list[str], job: Job, *, ro: tuple[Path, ...] = (), hide: tup
     env = jail_env(f"{INSIDE_SCRATCH}/home", threads, **(env_extra or {}))
     for key, value in env.items():
         cmd += ["--setenv", key, value]
-    cmd += ["--chdir", INSIDE_SCRATCH, "--", *argv]
+    cmd += ["--remount-ro", "/", "--chdir", INSIDE_SCRATCH, "--", *argv]  # only /scratch and /tmp are writable
     return cmd
 
 

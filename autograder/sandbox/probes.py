@@ -151,6 +151,12 @@ def probe_dataset(server, ds) -> dict:
             "format": _json_safe(dict(ds.format)), "features": features, "rows": rows}
 
 
+def probe_training_args(server, args) -> dict:
+    """TrainingArguments (or anything with ``to_dict``) as data: enums as their values."""
+    return {"class": type(args).__name__, "mro": wire.mro_names(args),
+            "args": _json_safe(args.to_dict()) if hasattr(args, "to_dict") else None}
+
+
 def probe_trainer(server, trainer) -> dict:
     """The Trainer's arguments, collator, tokenizer and datasets, as data."""
     collator = getattr(trainer, "data_collator", None)

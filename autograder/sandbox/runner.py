@@ -154,14 +154,14 @@ class Server:
                 if op is None:
                     raise wire.WireError(f"unknown op {req.get('op')!r}")
                 reply = {"ok": True, "value": self.codec.encode(op(req))}
-                wire.send(self.out_fd, reply)
+                wire.send(self.out_fd, {**reply, "id": req.get("id")})
             except BaseException as exc:  # noqa: BLE001 - everything goes back as data
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 try:
-                    wire.send(self.out_fd, self.error_reply(exc))
+                    wire.send(self.out_fd, {**self.error_reply(exc), "id": req.get("id")})
                 except Exception as inner:  # noqa: BLE001 - e.g. an unencodable result
-                    wire.send(self.out_fd, self.error_reply(inner))
+                    wire.send(self.out_fd, {**self.error_reply(inner), "id": req.get("id")})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,9 +49,16 @@ def send(fd: int, message: dict) -> None:
         view = view[n:]
 
 
-def _read_exact(fd: int, n: int) -> bytes:
+def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
     chunks, got = [], 0
     while got < n:
+        if deadline is not None:
+            import select
+            import time
+
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError("the other side stopped in the middle of a message")
         chunk = os.read(fd, min(n - got, 1 << 20))
         if not chunk:
             raise EOFError("the other side closed the pipe")
@@ -60,12 +67,13 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def receive(fd: int) -> dict:
-    (size,) = struct.unpack(">I", _read_exact(fd, 4))
+def receive(fd: int, deadline: float | None = None) -> dict:
+    """One framed message; with a ``deadline`` (time.monotonic()) a stalled sender cannot block us."""
+    (size,) = struct.unpack(">I", _read_exact(fd, 4, deadline))
     if size > MAX_MESSAGE:
         raise WireError(f"a message of {size >> 20} MiB is over the {MAX_MESSAGE >> 20} MiB cap")
     try:
-        message = json.loads(_read_exact(fd, size))
+        message = json.loads(_read_exact(fd, size, deadline))
     except ValueError as exc:
         raise WireError(f"a message is not JSON: {exc}") from None
     if not isinstance(message, dict):
