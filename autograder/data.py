@@ -145,6 +145,17 @@ def split_path(name: str, split: str, data_dir: Path | None = None) -> Path:
     return Path(data_dir or cache_dir()) / name / f"{split}.jsonl"
 
 
+def _data_dir_manifest(data_dir: Path) -> dict:
+    """The manifest.json of another datasets_cache folder, used where the repository's is not there
+    (in the model tier's jail, which sees only the train and validation copies the grader made and
+    their manifest)."""
+    path = Path(data_dir) / "manifest.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def load_splits(name: str, splits: Iterable[str] = ("train", "validation"), *,
                 data_dir: str | Path | None = None, verify: bool = True):
     """Load fixed splits as a ``datasets.DatasetDict`` with a ClassLabel ``label`` column.
@@ -157,7 +168,7 @@ def load_splits(name: str, splits: Iterable[str] = ("train", "validation"), *,
     names = spec(name)["labels"]
     data_dir = Path(data_dir) if data_dir else cache_dir()
     files = {}
-    recorded = manifest().get(name, {}).get("splits", {})
+    recorded = manifest().get(name, {}).get("splits", {}) or _data_dir_manifest(data_dir).get(name, {}).get("splits", {})
     for s in splits:
         path = split_path(name, s, data_dir)
         if not path.exists():

@@ -1,18 +1,51 @@
 """The trusted evaluator: loads a saved model itself and scores it on the hidden test split.
 
-Grades come from here, never from numbers a submission prints: the model's weights and
-label names are the only things taken from the submission; the tokenizer is the course's.
+It runs in the grading process, never in the notebook's jail, and imports nothing from solutions/
+or the graders. Grades come from here, never from numbers a submission prints: the only things
+taken from the submission are the weights (safetensors only: nothing is unpickled, no remote code
+runs) and the config with its label names, from a folder the grader copied out of the job; the
+tokenizer is the course's. The test split is read from datasets_cache/ and used only if its sha256
+is the one recorded inside this package (:mod:`autograder.split_hashes`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from autograder.split_hashes import SplitIntegrityError, expected, labels, verified_bytes
 from autograder.stats import bootstrap_macro_f1, mcnemar_exact, wilson_interval
+
+ZERO_SHOT_TEMPLATE = "This example is {}."
+
+
+@dataclass(frozen=True)
+class HiddenSplit:
+    """A verified split as plain lists: texts, label indices and the label names."""
+
+    texts: list[str]
+    labels: list[int]
+    label_names: list[str]
+
+
+def load_hidden_split(name: str, split: str = "test", *, root: Path | None = None) -> HiddenSplit:
+    """``datasets_cache/<name>/<split>.jsonl``, hash-checked against the package's record (raises
+    :class:`~autograder.split_hashes.SplitIntegrityError` otherwise: never grade on a changed split)."""
+    data = verified_bytes(name, split, root)
+    names = labels(name)
+    texts, ys = [], []
+    for line in data.decode("utf-8").split("\n"):
+        if line.strip():
+            row = json.loads(line)
+            texts.append(str(row["text"]))
+            ys.append(int(row["label"]))
+    if len(texts) != expected(name, split)["rows"] or any(not 0 <= y < len(names) for y in ys):
+        raise SplitIntegrityError(f"{name}/{split} does not have the recorded rows and labels")
+    return HiddenSplit(texts, ys, names)
 
 
 class ModelArtifactError(RuntimeError):
@@ -39,18 +72,28 @@ class Evaluation:
 
 
 def load_saved_model(model_dir: Path, label_names: list[str]):
-    """Load ``model_dir`` and map its outputs to the dataset's label indices (by label name)."""
+    """Load ``model_dir`` and map its outputs to the dataset's label indices (by label name).
+
+    Safetensors weights only: a ``pytorch_model.bin`` (a pickle, which can run code when loaded) is
+    never opened, and ``trust_remote_code`` stays off, so a config cannot pull in code either.
+    """
     from transformers import AutoModelForSequenceClassification
 
-    if not (model_dir / "config.json").exists():
+    if not (model_dir / "config.json").is_file():
         raise ModelArtifactError(f"no saved model in {model_dir.name}/ (config.json missing): the notebook must end "
                                  "with trainer.save_model(...) - printed predictions are not graded")
-    if not any(model_dir.glob("*.safetensors")) and not any(model_dir.glob("*.bin")):
+    if not any(model_dir.glob("*.safetensors")):
+        pickled = sorted(p.name for p in model_dir.glob("*.bin"))
+        if pickled:
+            raise ModelArtifactError(f"{model_dir.name}/ holds {', '.join(pickled)} but no .safetensors weights: "
+                                     "pickled weights are never loaded; save with trainer.save_model(...) or "
+                                     "save_pretrained(..., safe_serialization=True)")
         raise ModelArtifactError(f"{model_dir.name}/ has a config but no weights (model.safetensors)")
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, use_safetensors=True, trust_remote_code=False, local_files_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise ModelArtifactError(f"the saved model cannot be loaded: {type(exc).__name__}: {exc}") from None
+        raise ModelArtifactError(f"the saved model cannot be loaded: {type(exc).__name__}: {str(exc)[:300]}") from None
     id2label = {int(i): str(n) for i, n in model.config.id2label.items()}
     if len(id2label) != len(label_names):
         raise ModelArtifactError(f"the saved model has {len(id2label)} outputs, the task has {len(label_names)} "
@@ -94,24 +137,43 @@ def score(y_true: list[int], y_pred: list[int], label_names: list[str], *, seed:
     )
 
 
+def embed(texts: list[str], encoder, tokenizer, *, batch_size: int = 32, max_length: int = 256) -> torch.Tensor:
+    """Sentence embeddings: the encoder's last hidden state mean-pooled over the real tokens
+    (attention mask), then L2-normalised; one row per text."""
+    encoder.eval()
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            enc = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                            max_length=max_length, return_tensors="pt")
+            hidden = encoder(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            chunks.append(torch.nn.functional.normalize(pooled, p=2, dim=-1))
+    return torch.cat(chunks) if chunks else torch.empty(0, encoder.config.hidden_size)
+
+
+def embedding_zero_shot_predictions(texts: list[str], label_names: list[str], encoder, tokenizer,
+                                    template: str = ZERO_SHOT_TEMPLATE) -> list[int]:
+    """For each text, the index of the label whose prompt ('This example is {label}.') is most
+    similar (cosine similarity of unit embeddings, i.e. their dot product)."""
+    sims = embed(texts, encoder, tokenizer) @ embed([template.format(n) for n in label_names], encoder, tokenizer).T
+    return [int(i) for i in sims.argmax(dim=-1).tolist()]
+
+
 def embedding_zero_shot_comparison(texts: list[str], y_true: list[int], fine_tuned: list[int],
                                    label_names: list[str], encoder_path: str, tokenizer) -> dict:
-    """Embedding zero-shot with the course encoder (reference code), against the fine-tuned predictions."""
+    """Embedding zero-shot with the course encoder, against the fine-tuned predictions."""
     from transformers import AutoModel
 
-    from autograder import REPO_ROOT
-    from autograder.gradelib import import_submission_module
-
-    reference = import_submission_module(REPO_ROOT / "solutions", "stage6_zero_shot")
     encoder = AutoModel.from_pretrained(encoder_path)
-    scores = reference.embedding_zero_shot(texts, label_names, encoder, tokenizer)
-    zs = [label_names.index(max(s, key=s.get)) for s in scores]
-    truth = np.asarray(y_true)
-    b01, b10, p = mcnemar_exact(np.asarray(fine_tuned) == truth, np.asarray(zs) == truth)
+    zs = np.asarray(embedding_zero_shot_predictions(texts, label_names, encoder, tokenizer))
+    truth, tuned = np.asarray(y_true), np.asarray(fine_tuned)
+    b01, b10, p = mcnemar_exact(tuned == truth, zs == truth)
     return {
         "method": "embedding zero-shot (mean-pooled encoder, 'This example is {}.')",
-        "zero_shot_accuracy": float((np.asarray(zs) == truth).mean()),
-        "fine_tuned_accuracy": float((np.asarray(fine_tuned) == truth).mean()),
-        "agreement": float((np.asarray(zs) == np.asarray(fine_tuned)).mean()),
+        "zero_shot_accuracy": float((zs == truth).mean()),
+        "fine_tuned_accuracy": float((tuned == truth).mean()),
+        "agreement": float((zs == tuned).mean()),
         "fine_tuned_only_right": b01, "zero_shot_only_right": b10, "mcnemar_p": p,
     }

@@ -121,10 +121,18 @@ class Runner:
         sub, scratch = inside(self.job, self.status)
         argv = [sys.executable, "-I", str(RUNNER), "--submission", sub, "--scratch", scratch,
                 "--threads", str(self.threads or 1)]
-        log = open(self.job.root / "runner.log", "ab")  # noqa: SIM115 - handed to the child
-        self.proc = spawn(argv, self.job, self.limits, self.status, ro=self.ro, threads=self.threads,
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
-        log.close()
+        for attempt in range(4):
+            log = open(self.job.root / "runner.log", "ab")  # noqa: SIM115 - handed to the child
+            self.proc = spawn(argv, self.job, self.limits, self.status, ro=self.ro, threads=self.threads,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+            log.close()
+            # The tasks of a job killed a moment ago still count against RLIMIT_NPROC until the kernel
+            # has reaped them: bwrap then cannot create its namespaces. Wait and try again.
+            time.sleep(0.05)
+            if self.proc.poll() is None or b"Creating new namespace failed" not in self._log_tail().encode():
+                break
+            self._stop()
+            time.sleep(0.5 * (attempt + 1))
         self.generation += 1
         for module in list(self.imported):
             self.request("import", module=module)
@@ -192,16 +200,18 @@ class Runner:
         except wire.WireError as exc:
             raise RunnerFailure(f"the submission sent back something that is not plain data ({exc})") from None
 
-    def _death_message(self, code: int | None, exc: BaseException) -> str:
+    def _log_tail(self) -> str:
         log = self.job.root / "runner.log"
-        tail = ""
         try:
             with open(log, "rb") as f:
                 f.seek(max(0, os.path.getsize(log) - 2000))
                 text = f.read().decode(errors="replace")
-            tail = text.strip().splitlines()[-1][:200] if text.strip() else ""
         except OSError:
-            pass
+            return ""
+        return text.strip().splitlines()[-1][:200] if text.strip() else ""
+
+    def _death_message(self, code: int | None, exc: BaseException) -> str:
+        tail = self._log_tail()
         if signal_of(code, self.status.on) is not None:
             why = exit_reason(code, self.status.on)
         elif code is None:
