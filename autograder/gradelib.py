@@ -28,6 +28,9 @@ def import_submission_module(runner, module: str) -> RemoteModule:
     except RunnerFailure as exc:
         raise SubmissionError(f"importing {module}.py failed: {exc}") from None
     if remote.info.get("missing"):
+        refused = [r for r in runner.job.refused if r.startswith(f"{module}.py ")]
+        if refused:
+            raise SubmissionError(f"{refused[0]} ({module}.py was not graded).")
         raise SubmissionError(f"{module}.py is missing from the submission folder.")
     if "syntax_error" in remote.info:
         err = remote.info["syntax_error"]

