@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +87,8 @@ def check_url(url: str) -> str:
         authority = rest.split("/", 1)[0]
         if not authority or not authority.rsplit("@", 1)[-1]:
             return "has no host"
+        if authority.rsplit("@", 1)[-1].startswith("-"):
+            return "its host starts with '-' (ssh would read it as an option)"
         if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
             return "holds a password: keep credentials in a git credential helper, not in the roster"
         return ""
@@ -102,13 +105,19 @@ def student_from_url(url: str) -> str:
 
 
 def safe_student_id(raw: str) -> str:
-    """A folder name for a student: letters, digits and ``._-@+`` kept, anything else ``_``."""
-    name = re.sub(r"[^A-Za-z0-9._@+-]", "_", raw.strip())
-    name = name.lstrip(".")  # grade-batch skips dot folders; '..' must never be a folder name
-    return name
+    """The folder name of a student: the id grade-batch will use for it (``batch.normalise_id``'s rule:
+    NFKC, ``[A-Za-z0-9._-]`` kept and anything else ``_``, no leading dots or dashes, 64 characters at
+    most); '' when nothing is left."""
+    text = re.sub(r"[^A-Za-z0-9._-]", "_", unicodedata.normalize("NFKC", raw.strip()))
+    return text.lstrip(".-")[:64]
 
 
 # --------------------------------------------------------------------------------------- roster
+def _column_key(name: str | None) -> str:
+    """``Student Repository URL`` and ``student-repository-url`` both become ``student_repository_url``."""
+    return re.sub(r"[\s-]+", "_", (name or "").strip().lower())
+
+
 def _pick(columns: dict[str, str], wanted: tuple[str, ...]) -> list[str]:
     return [columns[w] for w in wanted if w in columns]
 
@@ -123,7 +132,7 @@ def read_roster(path: Path, *, url_template: str | None = None, id_column: str |
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise RosterError(f"{path} is empty")
-    header = [h.strip().lower() for h in next(csv.reader([lines[0]]))]
+    header = [_column_key(h) for h in next(csv.reader([lines[0]]))]
     known = set(URL_COLUMNS) | set(ID_COLUMNS)
     if Path(path).suffix.lower() == ".csv" or (len(header) > 1 and known & set(header)):
         return _read_csv(path, text, url_template=url_template, id_column=id_column)
@@ -146,7 +155,7 @@ def read_roster(path: Path, *, url_template: str | None = None, id_column: str |
 
 def _read_csv(path: Path, text: str, *, url_template: str | None, id_column: str | None) -> list[Entry]:
     reader = csv.DictReader(text.splitlines())
-    columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+    columns = {_column_key(c): c for c in reader.fieldnames or [] if c}
     found = ", ".join(c for c in reader.fieldnames or [] if c) or "none"
     url_cols = _pick(columns, URL_COLUMNS)
     if not url_cols and not url_template:
@@ -155,9 +164,9 @@ def _read_csv(path: Path, text: str, *, url_template: str | None, id_column: str
             f"(found: {found}). A roster export holds no repository URLs: pass a URL template, e.g. "
             "--url-template 'https://github.com/ORG/ASSIGNMENT-{github_username}'")
     if id_column:
-        if id_column.strip().lower() not in columns:
+        if _column_key(id_column) not in columns:
             raise RosterError(f"{path} has no column {id_column!r} (found: {found})")
-        id_cols = [columns[id_column.strip().lower()]]
+        id_cols = [columns[_column_key(id_column)]]
     else:
         id_cols = _pick(columns, ID_COLUMNS)
     if not id_cols and not url_cols:
@@ -169,7 +178,7 @@ def _read_csv(path: Path, text: str, *, url_template: str | None, id_column: str
             url = next((row[c] for c in url_cols if row.get(c)), "")
         else:
             try:
-                url = url_template.format(**{k.strip().lower(): v for k, v in row.items()}) if url_template else ""
+                url = url_template.format(**{_column_key(k): v for k, v in row.items()}) if url_template else ""
             except KeyError as exc:
                 raise RosterError(f"--url-template names the column {exc} that {path} does not have "
                                   f"(found: {found})") from None
@@ -223,8 +232,10 @@ def clone_one(entry: Entry, out: Path, *, branch: str | None = None, before: dat
         return result
     target = out / entry.student
     if target.exists() and not refresh:
-        info = _git(["log", "-1", "--format=%H %cI"], cwd=target, timeout=timeout)
-        if info.returncode == 0:
+        # only a clone of its own: in a plain folder git would report the enclosing repository
+        own = (target / ".git").is_dir()
+        info = _git(["log", "-1", "--format=%H %cI"], cwd=target, timeout=timeout) if own else None
+        if info and info.returncode == 0:
             result.commit, _, result.committed_at = info.stdout.strip().partition(" ")
         result.status, result.message = "skipped", f"{target} already exists (pass --refresh to clone again)"
         return result
@@ -293,6 +304,8 @@ def collect(entries: list[Entry], out: Path, *, branch: str | None = None, befor
         if entry.student and entry.student in seen:
             outcome = Outcome(entry.student, redact(entry.url), status="refused",
                               message=f"student id {raw!r} appears again on line {entry.line} of the roster")
+        elif entry.student == LOG_NAME:
+            outcome = Outcome(entry.student, redact(entry.url), status="refused", message="reserved for the log")
         elif not entry.student and entry.url:
             outcome = Outcome("", redact(entry.url), status="refused", message=f"no usable student id in {raw!r}")
         else:

@@ -24,6 +24,8 @@ def test_nothing_hidden_is_released(released):
     assert not any(f.startswith(("solutions/", "tests/")) for f in files)
     assert not (out / "autograder" / "graders").exists()
     assert not (out / "autograder" / "stubs.py").exists() and not (out / "autograder" / "release.py").exists()
+    assert not (out / "autograder" / "classroom.py").exists()
+    assert not any(f.endswith("instructor-grade.yml") for f in files)
     assert not any(f.endswith("test.jsonl") or f.endswith("corpus.jsonl") for f in files)
     manifest = json.loads((out / "datasets_cache" / "manifest.json").read_text())
     assert all(set(entry["splits"]) == {"train", "validation"} for entry in manifest.values())
@@ -46,7 +48,7 @@ def test_release_has_what_students_need(released):
     out, files = released
     for needed in ("README.md", "course.toml", "pyproject.toml", "stage1_tokenize.py", "stage6_zero_shot.py",
                    "sentiment.ipynb", "emotion.ipynb", "checks/test_stage1_tokenize.py",
-                   ".github/workflows/grade.yml", "datasets_cache/sentiment/train.jsonl"):
+                   ".github/workflows/practice.yml", "datasets_cache/sentiment/train.jsonl"):
         assert needed in files, needed
 
 
@@ -63,3 +65,24 @@ def test_release_is_blocked_when_a_solution_fails(monkeypatch, tmp_path):
     monkeypatch.setattr(release, "verify_solutions_and_stubs", lambda: ["solution fails tokenize/x: boom"])
     with pytest.raises(RuntimeError, match="release blocked"):
         release.build_release(tmp_path / "out")
+
+
+def test_released_workflow_is_practice_only(released):
+    """A workflow the student can edit can print any secret it gets: it gets none, and no graders."""
+    out, files = released
+    workflows = [f for f in files if f.startswith(".github/")]
+    assert workflows == [".github/workflows/practice.yml"]
+    text = (out / workflows[0]).read_text()
+    assert "GRADER_TOKEN" not in text and "secrets." not in text and "GRADER_REPOSITORY" not in text
+    assert "practice: not your grade" in text.lower()
+    assert "autograder check" in text and "validation_predictions.jsonl" in text
+    try:
+        import yaml
+    except ImportError:  # text checks only
+        assert "repository:" not in text and "token:" not in text
+        return
+    workflow = yaml.safe_load(text)
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout"):
+                assert not {"repository", "token", "ssh-key"} & set(step.get("with") or {}), step

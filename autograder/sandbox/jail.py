@@ -54,7 +54,8 @@ def detect() -> SandboxStatus:
     bwrap = bwrap_path()
     if bwrap is None:
         return SandboxStatus(False, "bubblewrap is not installed: apt-get install bubblewrap")
-    probe = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+    true = shutil.which("true", path="/usr/bin:/bin") or "/bin/true"
+    probe = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", true],
                            capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         why = (probe.stderr.strip().splitlines() or ["unknown error"])[-1]

@@ -2,7 +2,8 @@
 # Gradescope image set-up: runs once when the autograder image is built.
 # The autograder zip holds this file, run_autograder and the course repository as course/.
 set -euo pipefail
-apt-get update -q && apt-get install -y -q python3.11 python3.11-venv
+# bubblewrap: `autograder grade` runs student code in its sandbox (no network, read-only system)
+apt-get update -q && apt-get install -y -q python3.11 python3.11-venv bubblewrap
 python3.11 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 /autograder/venv/bin/pip install -q -e /autograder/source/course
