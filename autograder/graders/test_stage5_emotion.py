@@ -98,7 +98,9 @@ def _short(value) -> str:
 
 
 def _as_tuples(items: list) -> list:
-    return [tuple(x) if isinstance(x, (tuple, list)) else x for x in items]
+    """Rows as tuples (a named tuple crosses the boundary as a record of its fields)."""
+    return [tuple(x) if isinstance(x, (tuple, list)) or (isinstance(x, Record) and x.is_record) else x
+            for x in items]
 
 
 def _rounded(t: torch.Tensor) -> list[float]:
@@ -147,7 +149,7 @@ def test_class_weights_are_balanced_inverse_frequency(sub):
            "balanced classes weigh 1")
     exc = expect_raises(function(sub, "class_weights"), ValueError, "class_weights([3, 0, 2])", [3, 0, 2],
                         why="a class with 0 examples has no inverse-frequency weight")
-    expect(str(exc).strip() != "",
+    expect(exc.message.strip() != "",
            "class_weights([3, 0, 2]) raised ValueError without a message: say which class has no examples")
 
 

@@ -96,7 +96,7 @@ def array_to_wire(value: Any) -> dict:
     if value.dtype == object:
         raise WireError("an array of Python objects cannot cross the boundary")
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
+    np.save(buf, np.asarray(value, order="C"), allow_pickle=False)
     return {"__array__": base64.b64encode(buf.getvalue()).decode(), "torch": is_torch, "dtype": dtype}
 
 
