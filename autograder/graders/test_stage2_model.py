@@ -73,6 +73,8 @@ def _checkpoint(kind: str) -> tuple[str, dict]:
 def _split(saved: Saved, kind: str) -> tuple[dict, dict]:
     """(encoder weights without the prefix, head weights) of a saved model, by the checkpoint's prefix."""
     prefix, _ = _checkpoint(kind)
+    if not any(k.startswith(prefix + ".") for k in saved.state):  # a bare encoder (its own base model)
+        return dict(saved.state), {}
     encoder = {k[len(prefix) + 1:]: v for k, v in saved.state.items() if k.startswith(prefix + ".")}
     head = {k: v for k, v in saved.state.items() if not k.startswith(prefix + ".")}
     return encoder, head
