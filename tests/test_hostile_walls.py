@@ -20,7 +20,7 @@ from autograder import REPO_ROOT
 from autograder.judge import RemoteError, Runner, RunnerFailure
 from autograder.manifest import load_course
 from autograder.models import tiny_model_dir
-from autograder.sandbox.jail import detect
+from autograder.sandbox.jail import ROOT_HEADROOM, detect
 
 pytestmark = pytest.mark.skipif(not detect().on, reason=f"needs the jail: {detect().describe()}")
 
@@ -236,7 +236,7 @@ def test_process_limit_names_itself(submission):
     runner = _runner(submission, processes=24)
     try:
         with pytest.raises(RemoteError) as info:
-            runner.module("attacks").call("fork_many", 60)
+            runner.module("attacks").call("fork_many", 24 + ROOT_HEADROOM + 200)
         assert info.value.limit == "processes"
     finally:
         runner.close()

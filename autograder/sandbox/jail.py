@@ -190,9 +190,15 @@ def _process_count(uid: int) -> int:
     return n
 
 
+# RLIMIT_NPROC counts every task of the real user machine-wide. Jailed as root, a job's tasks are
+# root's, so its cap sits on top of what root runs at its start, plus room for the tasks other
+# jobs start meanwhile (a fork bomb is still stopped within about a thousand tasks).
+ROOT_HEADROOM = 512
+
+
 def preexec(limits: Limits):
     """rlimits for the child (inherited by bwrap and everything it starts)."""
-    nproc = limits.processes + _process_count(os.getuid())
+    nproc = limits.processes + _process_count(os.getuid()) + (ROOT_HEADROOM if os.getuid() == 0 else 0)
 
     def apply() -> None:
         mb = 1 << 20
