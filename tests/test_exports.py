@@ -187,3 +187,29 @@ def test_nbgrader_csv_has_the_columns_of_nbgrader_export(tmp_path, monkeypatch):
     alice = next(r for r in rows if r["assignment"] == title and r["student_id"] == "alice")
     assert (alice["raw_score"], alice["score"], alice["max_score"]) == ("10", "10", "15")
     assert next(r for r in rows if r["assignment"] == "ps2")["timestamp"] == "2025-01-01 10:00:00"
+
+
+# ----------------------------------------------------------------------------- CSV injection
+@pytest.mark.parametrize("cell, want", [
+    ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'), ("+1+1", "'+1+1"), ("-2+3", "'-2+3"),
+    ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("alice", "alice"), ("-1.5", "-1.5"),
+    ("+3", "+3"), ("10", "10"), ("", ""), ("'=x", "'=x"), (None, ""),
+])
+def test_csv_cells_never_start_a_formula(cell, want):
+    assert exports.csv_safe(cell) == want
+    assert exports.csv_safe(exports.csv_safe(cell)) == want  # idempotent: merging a file twice is stable
+
+
+def test_both_gradebooks_neutralise_formulas_and_still_merge(tmp_path):
+    evil = make_result('subs/=HYPERLINK("x","y")')
+    for _ in range(2):  # the second write merges into the first: still one row per student
+        exports.gradebook_csv([evil, make_result("subs/alice")], tmp_path / "gradebook.csv")
+        exports.nbgrader_gradebook([evil], tmp_path / "nb.csv", assignment="@assignment")
+    for name in ("gradebook.csv", "nb.csv"):
+        rows = read_csv(tmp_path / name)
+        cells = [c for r in rows for c in r.values()] + list(rows[0])
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))], cells
+    rows = read_csv(tmp_path / "gradebook.csv")
+    assert sorted(r["student"] for r in rows) == ["'=HYPERLINK(\"x\",\"y\")", "alice"]
+    (row,) = read_csv(tmp_path / "nb.csv")
+    assert row["student_id"] == "'=HYPERLINK(\"x\",\"y\")" and row["assignment"] == "'@assignment"

@@ -182,3 +182,36 @@ def test_html_renders_in_headless_chromium(tmp_path):
     assert len(imgs) == 2, dom[-2000:]
     assert all(re.search(r'src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', tag) for tag in imgs)
     assert "Feedback for alice" in dom and "sentiment_model" in dom
+
+
+# ----------------------------------------------------------------------------- untrusted text
+EVIL = "<script>alert(1)</script> [link](http://x) ![img](http://x/i.png) **bold** | cell `code <b>`"
+
+
+def evil_result() -> GradeResult:
+    result = GradeResult(submission="[me](javascript:alert(1))<img src=x>", model="m`x", stages=[
+        StageResult("tokenize", "Tokenize a dataset", 0.0, 2.0, [
+            CheckResult("test_load_tokenizer_returns_fast_tokenizer", False, 0.0, 2.0, EVIL)],
+            error=f"the stage stopped: {EVIL}")])
+    result.warnings = [f"- {EVIL}", "# heading? no"]
+    return result
+
+
+def test_markdown_escapes_messages_ids_and_notes():
+    md = feedback_markdown(evil_result())
+    assert "<script" not in md and "<img" not in md and "<b>" not in md.replace("`code <b>`", "")
+    assert not re.search(r"(?<!\\)\]\(", md) and "**bold**" not in md  # no link, image or emphasis
+    assert ("&lt;script&gt;alert(1)&lt;/script&gt; \\[link\\](http://x) !\\[img\\](http://x/i.png) "
+            "\\*\\*bold\\*\\* \\| cell `code <b>`") in md  # a code span is kept: nothing in it is Markdown or HTML
+    assert "# Feedback for \\[me\\](javascript:alert(1))&lt;img src=x&gt;" in md
+    assert "- \\- &lt;script&gt;" in md and "- \\# heading? no" in md  # notes: no list or heading inside
+    assert "> **Error:** the stage stopped: &lt;script&gt;" in md
+    assert "(model: m\\`x)" in md
+
+
+def test_html_escapes_messages_ids_and_notes():
+    page = feedback_html(evil_result())
+    assert "<script" not in page and "<img" not in page and "code &lt;b&gt;" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; [link](http://x)" in page
+    assert "Feedback for [me](javascript:alert(1))&lt;img src=x&gt;" in page
+    assert "<h2>Notes</h2>" in page and "- &lt;script&gt;" in page

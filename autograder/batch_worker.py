@@ -1,0 +1,84 @@
+"""One submission of a batch, graded in a child process of the batch (``autograder.batch``).
+
+Reads one JSON request line on stdin (the submission's fresh copy, tier, stages, threads, a work
+folder) and writes one JSON reply on a private copy of stdout: ``{"result": GradeResult}`` or
+``{"error": ..., "traceback": ...}``. Everything else this process or its children print goes to
+stderr. It never writes the batch's output folder (it is not told where that is): the batch
+validates the reply and writes the result itself.
+
+stdin stays open while the batch waits: when it closes (the batch died or was killed), this
+process kills everything it started and exits, so no grading outlives its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+
+def _kill_descendants() -> None:
+    try:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _watch_batch() -> None:
+    """Exit when the batch closes our stdin (it ended without waiting for us)."""
+    try:
+        while os.read(0, 1 << 16):
+            pass
+    except OSError:
+        pass
+    _kill_descendants()
+    os._exit(70)
+
+
+def grade_request(request: dict) -> dict:
+    from autograder.grading import grade_submission
+
+    result = grade_submission(Path(request["submission"]), tier=str(request.get("tier", "structural")),
+                              stages=request.get("stages"), require_sandbox=bool(request.get("require_sandbox")),
+                              work_dir=Path(request["work_dir"]), threads=int(request.get("threads") or 1), jobs=1)
+    return {"result": result.to_dict()}
+
+
+def _read_request() -> bytes:
+    """The first line of stdin, read from the file descriptor (no buffer shared with the watcher)."""
+    data = b""
+    while b"\n" not in data and len(data) < 1 << 20:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0]
+
+
+def main() -> None:
+    line = _read_request()
+    reply_to = os.fdopen(os.dup(1), "w", encoding="utf-8")  # not inherited by anything we start
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    threading.Thread(target=_watch_batch, daemon=True).start()
+    try:
+        reply = grade_request(json.loads(line))
+    except Exception as exc:  # noqa: BLE001 - the batch turns this into the submission's result
+        reply = {"error": f"{type(exc).__name__}: {exc}"[:1000], "traceback": traceback.format_exc()[-4000:]}
+    reply_to.write(json.dumps(reply))
+    reply_to.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no interpreter shutdown to wait on the watcher or on threads grading left behind
+
+
+if __name__ == "__main__":
+    main()
