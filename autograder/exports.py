@@ -73,6 +73,8 @@ def _num(x: float) -> float | int:
 def _summary(result: GradeResult) -> str:
     lines = [f"Score {result.score:g}/{result.max_score:g} for {student_id(result)}"
              + (f" (model: {result.model})" if result.model else "")]
+    if result.sandbox:
+        lines.append(result.sandbox)
     for s in result.stages:
         passed = sum(c.passed for c in s.checks)
         lines.append(f"- {s.id} [{s.tier}]: {s.score:g}/{s.max_score:g}, "
@@ -154,7 +156,8 @@ def junit_xml(result: GradeResult) -> str:
                               errors="1" if stage.error else "0", skipped="0", time=f"{stage.duration_s:.2f}")
         props = ET.SubElement(suite, "properties")
         for key, value in (("title", stage.title), ("tier", stage.tier), ("score", f"{stage.score:g}"),
-                           ("max_score", f"{stage.max_score:g}"), ("submission", sid)):
+                           ("max_score", f"{stage.max_score:g}"), ("submission", sid),
+                           ("sandbox", result.sandbox or "unknown")):
             ET.SubElement(props, "property", name=key, value=value)
         for check in stage.checks:
             case = ET.SubElement(suite, "testcase", classname=f"{sid}.{stage.id}", name=check.name, time="0")
@@ -177,16 +180,6 @@ def write_junit(result: GradeResult, path: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- gradebooks
-def _course_ids() -> list[str]:
-    try:
-        from autograder.manifest import load_course
-
-        course = load_course()
-        return [s.id for s in course.stages] + [n.id for n in course.notebooks]
-    except Exception:  # noqa: BLE001 - a gradebook can still be written without the manifest
-        return []
-
-
 def _read_rows(path: Path) -> tuple[list[str], list[dict]]:
     if not path.exists() or not path.read_text(encoding="utf-8").strip():
         return [], []
@@ -224,6 +217,7 @@ def gradebook_row(result: GradeResult) -> dict:
     row = {"student": student_id(result)}
     row.update({s.id: f"{s.score:g}" for s in result.stages})
     row["total"], row["max"] = f"{result.score:g}", f"{result.max_score:g}"
+    row["sandbox"] = result.sandbox.split(" (")[0].removeprefix("sandbox: ") if result.sandbox else ""
     return row
 
 
@@ -238,21 +232,20 @@ def gradebook_csv(results: list[GradeResult] | GradeResult, path: str | Path) ->
     old_columns, rows = _read_rows(path)
     new = {csv_safe(r["student"]): r for r in map(gradebook_row, results)}
     rows = [r for r in rows if csv_safe(r.get("student")) not in new] + list(new.values())
-    ids = list(_course_ids())
-    for col in [c for c in old_columns if c not in ("student", "total", "max")] + [
+    ids: list[str] = []  # columns from the results alone: the course's stages, the gradebook's, then others
+    for col in [c for r in results for c in r.course_stages] + [
+            c for c in old_columns if c not in ("student", "total", "max", "sandbox")] + [
             s.id for r in results for s in r.stages]:
         if col not in ids:
             ids.append(col)
     rows.sort(key=lambda r: r.get("student", ""))
-    return _write_rows(path, ["student", *ids, "total", "max"], rows)
+    return _write_rows(path, ["student", *ids, "total", "max", "sandbox"], rows)
 
 
 def nbgrader_rows(results: list[GradeResult], *, assignment: str | None = None, duedate: str = "",
                   timestamp: str | None = None) -> list[dict]:
     if assignment is None:
-        from autograder.manifest import load_course
-
-        assignment = load_course().title
+        assignment = next((r.course for r in results if r.course), "assignment")
     timestamp = timestamp or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return [{
         "assignment": assignment, "duedate": duedate, "timestamp": timestamp, "student_id": student_id(r),

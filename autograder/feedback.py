@@ -44,12 +44,9 @@ figcaption{font-size:13px;color:#656d76;text-align:center}
 
 # ----------------------------------------------------------------------------- data and plots
 def thresholds(stage: StageResult) -> dict[str, float]:
-    try:
-        from autograder.manifest import load_course
-
-        return dict(load_course().notebook(stage.id).thresholds)
-    except Exception:  # noqa: BLE001 - a stage that is not in the manifest has no thresholds
-        return {}
+    """The thresholds the model tier recorded in the result (reports never re-read course.toml)."""
+    found = stage.details.get("thresholds") or {}
+    return {str(k): float(v) for k, v in found.items() if isinstance(v, (int, float))}
 
 
 def log_history(stage: StageResult) -> list[dict]:
@@ -241,6 +238,7 @@ def feedback_markdown(result: GradeResult, *, images: bool = True,
     model = f" (model: {md_code(result.model)})" if result.model else ""
     md = [f"# Feedback for {md_text(student_id(result))}", "",
           f"**Score: {_fmt(result.score)} / {_fmt(result.max_score)}**{model}", "",
+          *([md_text(result.sandbox), ""] if result.sandbox else []),
           "| stage | tier | score | checks passed |", "|---|---|---:|---:|"]
     md += [f"| {md_text(s.id)} | {md_text(s.tier)} | {_fmt(s.score)}/{_fmt(s.max_score)} | "
            f"{sum(c.passed for c in s.checks)}/{len(s.checks)} |" for s in result.stages]
@@ -291,7 +289,8 @@ def feedback_html(result: GradeResult, *, pngs: dict[str, bytes] | None = None) 
          f"<title>Feedback for {_e(sid)}</title><style>{CSS}</style></head><body><main>",
          f'<div class="card"><h1>Feedback for {_e(sid)}</h1><div class="big">{_fmt(result.score)} '
          f'<span class="muted">/ {_fmt(result.max_score)} points</span></div>',
-         f'<div class="muted">model: {_e(result.model or "-")}</div></div>',
+         f'<div class="muted">model: {_e(result.model or "-")}</div>',
+         f'<div class="muted">{_e(result.sandbox or "sandbox: unknown")}</div></div>',
          '<div class="card"><h2>Scores</h2><table><tr><th>stage</th><th>tier</th><th class="num">score</th>'
          '<th></th><th class="num">checks passed</th></tr>']
     h += [f'<tr><td><b>{_e(s.id)}</b><br><span class="muted">{_e(s.title)}</span></td>'

@@ -179,6 +179,9 @@ def grade_submission(submission: str | Path, *, tier: str = "structural", stages
                                              sandbox=sandbox, model=model))
     result.warnings = copy_plain_files(submission, None, load_course().caps)
     result.sandbox = sandbox.describe()
+    course = load_course()
+    result.course = course.title
+    result.course_stages = [s.id for s in course.stages] + [n.id for n in course.notebooks]
     result.model = model.path
     result.duration_s = round(time.monotonic() - start, 1)
     return result

@@ -36,6 +36,8 @@ class GradeResult:
     model: str = ""
     duration_s: float = 0.0
     sandbox: str = ""  # "sandbox: on (...)" or "sandbox: off (<reason>)": every report states it
+    course: str = ""  # the course's title, for exports (reports read the result, never the manifest)
+    course_stages: list[str] = field(default_factory=list)  # every stage and notebook id, in course order
     warnings: list[str] = field(default_factory=list)  # e.g. files of the submission that were refused
 
     @property
@@ -64,5 +66,7 @@ class GradeResult:
             model=data.get("model", ""),
             duration_s=data.get("duration_s", 0.0),
             sandbox=str(data.get("sandbox", "")),
+            course=str(data.get("course", "")),
+            course_stages=[str(x) for x in data.get("course_stages", [])],
             warnings=[str(w) for w in data.get("warnings", [])],
         )

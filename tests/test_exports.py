@@ -31,7 +31,10 @@ def make_result(name: str = "submissions/alice", *, tokenize_score: float = 3.0,
                               "confusion": [[200, 50], [45, 205]], "labels": ["negative", "positive"]}}
     if tmp_path is not None:
         details["output_dir"] = str(tmp_path)
-    return GradeResult(submission=name, model="tiny-bert", duration_s=42.6, stages=[
+    course = load_course()
+    return GradeResult(submission=name, model="tiny-bert", duration_s=42.6, sandbox="sandbox: on (test)",
+                       course=course.title,
+                       course_stages=[s.id for s in course.stages] + [n.id for n in course.notebooks], stages=[
         StageResult("tokenize", "Tokenize a dataset", tokenize_score, 5.0, [
             CheckResult("test_load_tokenizer_returns_fast_tokenizer", True, 1.0, 1.0),
             CheckResult("test_tokenize_batch_does_not_pad", False, 0.0, 2.0, LONGREPR),
@@ -155,8 +158,9 @@ def test_gradebook_merges_a_batch_regrade(tmp_path):
     assert rows["bob"]["tokenize"] == "5" and rows["bob"]["total"] == "15" and rows["bob"]["max"] == "15"
     header = list(read_csv(path)[0])
     course = load_course()
-    assert header[0] == "student" and header[-2:] == ["total", "max"]
-    assert [s.id for s in course.stages] + [n.id for n in course.notebooks] == header[1:-2]
+    assert header[0] == "student" and header[-3:] == ["total", "max", "sandbox"]
+    assert [s.id for s in course.stages] + [n.id for n in course.notebooks] == header[1:-3]
+    assert rows["alice"]["sandbox"] == "on"
     assert rows["carol"]["train"] == ""  # not graded: an empty cell, not a zero
 
 

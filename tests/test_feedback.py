@@ -47,6 +47,8 @@ def model_stage(stage_id: str, labels: list[str], output_dir: Path | None, *, ze
                "executed_notebook": "/grading/work/executed.ipynb"}
     if output_dir is not None:
         details["output_dir"] = str(output_dir)
+    if stage_id in {n.id for n in load_course().notebooks}:  # the model tier records its thresholds
+        details["thresholds"] = dict(load_course().notebook(stage_id).thresholds)
     if zero_shot:
         details["zero_shot"] = {"method": "embedding zero-shot (mean-pooled encoder, 'This example is {}.')",
                                 "zero_shot_accuracy": 0.4102, "fine_tuned_accuracy": 0.7123,
