@@ -168,7 +168,8 @@ def load_splits(name: str, splits: Iterable[str] = ("train", "validation"), *,
     names = spec(name)["labels"]
     data_dir = Path(data_dir) if data_dir else cache_dir()
     files = {}
-    recorded = manifest().get(name, {}).get("splits", {}) or _data_dir_manifest(data_dir).get(name, {}).get("splits", {})
+    recorded = (manifest().get(name, {}).get("splits", {})
+                or _data_dir_manifest(data_dir).get(name, {}).get("splits", {}))
     for s in splits:
         path = split_path(name, s, data_dir)
         if not path.exists():

@@ -94,7 +94,13 @@ def load_saved_model(model_dir: Path, label_names: list[str]):
             model_dir, use_safetensors=True, trust_remote_code=False, local_files_only=True)
     except Exception as exc:  # noqa: BLE001
         raise ModelArtifactError(f"the saved model cannot be loaded: {type(exc).__name__}: {str(exc)[:300]}") from None
-    id2label = {int(i): str(n) for i, n in model.config.id2label.items()}
+    try:
+        id2label = {int(i): str(n) for i, n in model.config.id2label.items()}
+    except (TypeError, ValueError, AttributeError):
+        id2label = {}
+    if not id2label or sorted(id2label) != list(range(len(id2label))):
+        raise ModelArtifactError("the saved model's config has no id2label numbered 0, 1, ...: "
+                                 "load the classifier with the task's label maps (stage 2)")
     if len(id2label) != len(label_names):
         raise ModelArtifactError(f"the saved model has {len(id2label)} outputs, the task has {len(label_names)} "
                                  f"labels {label_names}")

@@ -1,78 +1,239 @@
-"""The model tier: execute a submission's notebooks with papermill, then score the models they saved.
+"""The model tier: run a submission's notebooks in the jail, copy out the models they saved, score them.
 
-Each notebook costs only its own points: a notebook that is not valid JSON, raises, or never
-finishes is reported with its error, and the executed copy is kept for feedback.
+One fresh job (``autograder.sandbox.jail``) per notebook:
+
+1. The notebook file is looked at without following links: a symbolic link, a non-regular file or
+   one over the submission's size cap is refused with a message and never read. The submission is
+   copied into the job (plain files only) and the copy must be a valid notebook.
+2. The grader fills the job's inputs: the train and validation splits, checked against the hashes
+   held in the package (:mod:`autograder.split_hashes`), with their own manifest.json, and the
+   course manifest without its thresholds. The test split, datasets_cache/, grading_runs/, the
+   graders, solutions/ and other jobs are never inside.
+3. papermill and its Jupyter kernel (a kernelspec in the scratch that runs the venv's Python) run
+   in the jail with ``course.model_limits``: no network, the submission copy read-only as the
+   notebook's working directory, the resolved model and the ``autograder`` package read-only, and
+   the scratch as the only writable place (``output_dir`` is ``<scratch>/output``). On timeout the
+   whole tree is killed.
+4. The grader copies out of the scratch only what it grades or shows: ``output/model/`` (regular
+   safetensors, config and tokenizer files, size-capped), the learning curve and the validation
+   predictions (size-capped, for feedback) and the executed notebook. Everything else is refused
+   with a learner message; no link is followed.
+5. The trusted evaluator loads that copy (safetensors only) in this process and scores it on the
+   test split, which it read and hash-checked before the notebook started.
+
+Each notebook costs only its own points: a notebook that is refused, is not valid JSON, raises or
+never finishes is reported with its error.
 """
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import json
 import os
-import signal
+import shutil
+import stat
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.evaluator import ModelArtifactError, embedding_zero_shot_comparison, load_saved_model, predict_indices
+import autograder
+from autograder.evaluator import (
+    HiddenSplit,
+    ModelArtifactError,
+    embedding_zero_shot_comparison,
+    load_hidden_split,
+    load_saved_model,
+    predict_indices,
+)
 from autograder.evaluator import score as score_predictions
-from autograder.manifest import Notebook, load_course
+from autograder.manifest import Course, Notebook, load_course, manifest_path
 from autograder.models import ResolvedModel, resolve_model
 from autograder.nbrun import write_kernelspec
+from autograder.procs import exit_reason, kill_tree
 from autograder.results import CheckResult, StageResult
+from autograder.sandbox.jail import Job, SandboxStatus, detect, inside, spawn
+from autograder.split_hashes import expected, labels, verified_bytes
 
 MESSAGES = {
     "notebook_runs": "the notebook ran from top to bottom",
     "model_saved": "the trained model was saved and loads",
 }
+TRAINING_SPLITS = ("train", "validation")  # the only splits a job ever sees
+# What the grader copies out of <scratch>/output/model/: weights as safetensors, and the small JSON
+# and text files that describe the model and its tokenizer. Nothing pickled, no code.
+MODEL_FILES = ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
+               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+               "vocab.txt", "vocab.json", "merges.txt")
+# Trainer.save_model always writes its pickled arguments next to the model; never copied, never read,
+# and not worth a message on every correct submission.
+SILENTLY_LEFT = ("training_args.bin",)
+FEEDBACK_FILES = ("log_history.json", "validation_predictions.jsonl")
+MODEL_TOTAL_MB = 2048  # all of model/ together (each file is also capped by the job's file-size limit)
+MAX_MODEL_ENTRIES = 100
+MESSAGE_CAP = 400
+OUTPUT_TAIL_BYTES = 64 << 10
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """Kill papermill and its kernel: jupyter starts kernels in a session of their own."""
-    import psutil
+# ----------------------------------------------------------------------------- copying out
+@dataclass
+class CopyOut:
+    """What the grader took out of a job's scratch, and learner messages for what it refused."""
 
+    refused: list[str] = field(default_factory=list)
+    model_files: list[str] = field(default_factory=list)
+    model_folder: bool = False  # the notebook left an output/model/ folder (copied or not)
+
+
+def _shown(name: str) -> str:
+    return ascii(name)[1:-1][:80]
+
+
+def _open_dir(name: str, dir_fd: int | None) -> int:
+    """A directory's descriptor, never through a symbolic link (OSError otherwise)."""
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+
+
+def _why_not_dir(exc: OSError) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "is not a plain folder (a symbolic link or a file): nothing in it was copied"
+    return f"cannot be opened ({exc.strerror}): nothing in it was copied"
+
+
+def _copy_regular(name: str, dir_fd: int, dest: Path, cap_bytes: int) -> str:
+    """Copy one regular file (opened without following links) to ``dest``; '' or why it was refused.
+    Raises FileNotFoundError when there is no such entry."""
     try:
-        kids = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        kids = []
-    os.killpg(proc.pid, signal.SIGKILL)
-    for kid in kids:
-        try:
-            kid.kill()
-        except psutil.Error:
-            pass
-    proc.communicate()
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        return "is a symbolic link: links are never followed" if exc.errno == errno.ELOOP else \
+            f"cannot be opened ({exc.strerror})"
+    with os.fdopen(fd, "rb") as src:
+        st = os.fstat(src.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            return "is a folder"
+        if not stat.S_ISREG(st.st_mode):
+            return "is not a regular file"
+        if st.st_nlink > 1:
+            return "is a hard link to another file"
+        if st.st_size > cap_bytes:
+            return f"is {st.st_size / (1 << 20):.1f} MiB, over the {cap_bytes >> 20} MiB limit"
+        copied = 0
+        with open(dest, "wb") as out:
+            while chunk := src.read(min(1 << 20, cap_bytes + 1 - copied)):
+                out.write(chunk)
+                copied += len(chunk)
+                if copied > cap_bytes:
+                    break
+    if copied > cap_bytes:  # it grew after fstat
+        dest.unlink()
+        return f"is over the {cap_bytes >> 20} MiB limit"
+    return ""
 
 
-def _execute(nb: Notebook, source: Path, work: Path, params: dict, cwd: Path, threads: int | None) -> str:
-    """Run papermill in a killable child; '' on success, else a learner message."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               JUPYTER_PATH=os.pathsep.join([str(write_kernelspec(work / "jupyter")), os.environ.get("JUPYTER_PATH", "")]))
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, "-m", "autograder.nbrun", str(source), str(work / f"executed_{nb.notebook}"),
-           json.dumps(params), str(cwd)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+def _copy_if_there(name: str, dir_fd: int, dest: Path, cap_bytes: int) -> str:
     try:
-        out, err = proc.communicate(timeout=nb.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_tree(proc)
-        return f"{nb.notebook} did not finish within {nb.timeout:.0f} s and was stopped"
-    if proc.returncode == 0:
+        return _copy_regular(name, dir_fd, dest, cap_bytes)
+    except FileNotFoundError:
         return ""
-    for line in reversed(out.strip().splitlines()):
-        if line.startswith("{"):
-            info = json.loads(line)
-            return f"{nb.notebook}: cell [{info['cell']}] raised {info['ename']}: {info['evalue']}"
-    last = (err.strip().splitlines() or ["no output"])[-1]
-    return f"{nb.notebook} could not be executed: {last}"
+
+
+def copy_out(job: Job, nb: Notebook, work: Path, course: Course) -> CopyOut:
+    """Copy what is graded or shown out of ``job``'s scratch into ``work`` (grader-owned).
+
+    ``work/executed_<notebook>``, ``work/output/{log_history.json,validation_predictions.jsonl}``
+    and ``work/output/model/`` (allowed names only). Run only after every process of the job is gone.
+    """
+    result = CopyOut()
+    out = work / "output"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "model").mkdir(parents=True)
+    feedback_cap = course.caps.max_file_mb << 20
+    file_cap = course.model_limits.file_size_mb << 20
+    scratch_fd = os.open(job.scratch, os.O_RDONLY | os.O_DIRECTORY)
+    fds = [scratch_fd]
+    try:
+        executed = f"executed_{nb.notebook}"
+        (work / executed).unlink(missing_ok=True)
+        why = _copy_if_there(executed, scratch_fd, work / executed, feedback_cap)
+        if why:
+            result.refused.append(f"the executed notebook {why}, so it was not kept for feedback")
+        try:
+            out_fd = _open_dir("output", scratch_fd)
+        except FileNotFoundError:
+            return result
+        except OSError as exc:
+            result.refused.append(f"output_dir {_why_not_dir(exc)}")
+            return result
+        fds.append(out_fd)
+        for name in FEEDBACK_FILES:
+            why = _copy_if_there(name, out_fd, out / name, feedback_cap)
+            if why:
+                result.refused.append(f"output_dir/{name} {why}: not kept for feedback")
+        try:
+            model_fd = _open_dir("model", out_fd)
+        except FileNotFoundError:
+            return result
+        except OSError as exc:
+            result.model_folder = True
+            result.refused.append(f"output_dir/model {_why_not_dir(exc)}")
+            return result
+        fds.append(model_fd)
+        result.model_folder = True
+        names = sorted(os.listdir(model_fd))
+        if len(names) > MAX_MODEL_ENTRIES:
+            result.refused.append(f"output_dir/model/ holds {len(names)} entries; only the first "
+                                  f"{MAX_MODEL_ENTRIES} were looked at")
+        total = 0
+        for name in names[:MAX_MODEL_ENTRIES]:
+            shown = f"output_dir/model/{_shown(name)}"
+            if name in SILENTLY_LEFT:
+                continue
+            if not any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_FILES):
+                why = ("pickled weights are never loaded; trainer.save_model(...) writes model.safetensors"
+                       if name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) else
+                       "only safetensors weights, config.json and tokenizer files are graded")
+                result.refused.append(f"{shown} was not copied: {why}")
+                continue
+            left = min(file_cap, (MODEL_TOTAL_MB << 20) - total)
+            why = _copy_if_there(name, model_fd, out / "model" / name, left)
+            if why:
+                result.refused.append(f"{shown} was not copied: it {why}")
+                continue
+            if (out / "model" / name).exists():
+                total += (out / "model" / name).stat().st_size
+                result.model_files.append(name)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return result
+
+
+# ----------------------------------------------------------------------------- the job
+def _check_notebook_file(path: Path, cap_mb: int) -> str:
+    """'' when ``path`` is a regular file within the cap; else why it is refused. Never reads it."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return f"{path.name} is missing from the submission"
+    if stat.S_ISLNK(st.st_mode):
+        return (f"{path.name} is a symbolic link: submit the notebook itself as a plain file "
+                "(the link was not followed)")
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path.name} is not a regular file: submit the notebook itself"
+    if st.st_size > cap_mb << 20:
+        return f"{path.name} is {st.st_size >> 20} MiB, over the {cap_mb} MiB limit per file; it was not read"
+    return ""
 
 
 def _valid_notebook(path: Path) -> str:
     import nbformat
 
-    if not path.exists():
+    if not path.is_file():
         return f"{path.name} is missing from the submission"
     try:
         nbformat.validate(nbformat.read(path, as_version=4))
@@ -81,37 +242,148 @@ def _valid_notebook(path: Path) -> str:
     return ""
 
 
+def model_mounts(model: ResolvedModel) -> tuple[Path, ...]:
+    """The folders the kernel needs to read the resolved model: the model folder and, for a Hugging
+    Face cache snapshot (whose files are links into ../../blobs), the folders its links point into."""
+    root = Path(model.path)
+    if not root.is_dir():
+        return ()
+    mounts = {root.resolve()}
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            mounts.add(path.resolve().parent)
+    return tuple(sorted(mounts))
+
+
+def prepare_inputs(job: Job, nb: Notebook) -> Path:
+    """The job's read-only inputs: the train and validation splits (hash-checked), their manifest,
+    and the course manifest without thresholds. Returns the ``data_dir`` to pass to the notebook."""
+    from autograder.release import strip_thresholds
+
+    data = job.inputs / "data"
+    (data / nb.dataset).mkdir(parents=True, exist_ok=True)
+    entry: dict = {"labels": labels(nb.dataset), "splits": {}}
+    for split in TRAINING_SPLITS:
+        (data / nb.dataset / f"{split}.jsonl").write_bytes(verified_bytes(nb.dataset, split))
+        entry["splits"][split] = dict(expected(nb.dataset, split))
+    (data / "manifest.json").write_text(json.dumps({nb.dataset: entry}, indent=2, sort_keys=True) + "\n")
+    (job.inputs / "course.toml").write_text(strip_thresholds(manifest_path().read_text(encoding="utf-8")))
+    return data
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - OUTPUT_TAIL_BYTES))
+            return f.read(OUTPUT_TAIL_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _failure_message(nb: Notebook, returncode: int, out: str, err: str, course: Course) -> str:
+    """A learner message for a papermill run that failed (from text the jailed side wrote: capped)."""
+    for line in reversed(out.strip().splitlines()):
+        if not line.startswith("{"):
+            continue
+        try:
+            info = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(info, dict):
+            continue
+        ename, evalue = str(info.get("ename", ""))[:100], str(info.get("evalue", ""))[:MESSAGE_CAP]
+        if info.get("error") == "cell":
+            return f"{nb.notebook}: cell [{info.get('cell')}] raised {ename}: {evalue}"
+        if info.get("error") == "run":
+            if ename == "DeadKernelError":
+                return (f"{nb.notebook}: the kernel died ({evalue}); a job may use at most "
+                        f"{course.model_limits.memory_mb} MiB of memory")
+            return f"{nb.notebook} could not be executed: {ename}: {evalue}"
+    if returncode < 0 or returncode > 128:
+        return f"{nb.notebook} stopped: {exit_reason(returncode if returncode < 0 else 128 - returncode)}"
+    last = (err.strip().splitlines() or ["no output"])[-1][:MESSAGE_CAP]
+    return f"{nb.notebook} could not be executed: {last}"
+
+
+def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course: Course,
+             ro: tuple[Path, ...], threads: int | None, extra_env: dict[str, str]) -> str:
+    """Run papermill (and so its kernel) in the jail; '' on success, else a learner message."""
+    sub, scratch = inside(job, status)
+    write_kernelspec(job.scratch / "jupyter", sys.executable)
+    argv = [sys.executable, "-m", "autograder.nbrun", f"{sub}/{nb.notebook}", f"{scratch}/executed_{nb.notebook}",
+            json.dumps(params), sub]
+    env = {"JUPYTER_PATH": f"{scratch}/jupyter", "JUPYTER_RUNTIME_DIR": f"{scratch}/home/.jupyter-runtime",
+           **extra_env}
+    out_path, err_path = job.root / "nbrun.out", job.root / "nbrun.err"  # outside the jail's view
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = spawn(argv, job, course.model_limits, status, ro=ro, threads=threads, env_extra=env,
+                     stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    try:
+        returncode = proc.wait(timeout=nb.timeout)
+    except subprocess.TimeoutExpired:
+        return f"{nb.notebook} did not finish within {nb.timeout:.0f} s and was stopped"
+    finally:
+        kill_tree(proc)  # the whole tree, also after a normal end: nothing of the job outlives it
+    if returncode == 0:
+        return ""
+    return _failure_message(nb, returncode, _tail(out_path), _tail(err_path), course)
+
+
+# ----------------------------------------------------------------------------- grading
 def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedModel, *,
-                   seed: int, threads: int | None = None) -> StageResult:
-    from transformers import AutoTokenizer
-
-    from autograder.data import load_splits
-
+                   seed: int, threads: int | None = None, sandbox: SandboxStatus | None = None) -> StageResult:
     start = time.monotonic()
-    work = work.resolve()  # papermill, jupyter and the kernel each resolve paths from their own cwd
-    submission = submission.resolve()
+    status = sandbox or detect()
+    course = load_course()
+    work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    output_dir = work / "output"
+    submission = Path(submission)
+    test: HiddenSplit = load_hidden_split(nb.dataset)  # read and verified before any submission code runs
+    details: dict = {"sandbox": status.describe(), "executed_notebook": str(work / f"executed_{nb.notebook}"),
+                     "output_dir": str(work / "output"), "thresholds": dict(nb.thresholds)}
     passed: dict[str, str] = {}  # check -> failure message ('' = passed)
-    error = _valid_notebook(submission / nb.notebook)
-    if not error:
-        params = {**nb.parameters, "model_name": model.path, "output_dir": str(output_dir), "seed": seed,
-                  "num_threads": threads or 0}
-        error = _execute(nb, submission / nb.notebook, work, params, submission, threads)
+    copied = CopyOut()
+    error = _check_notebook_file(submission / nb.notebook, course.caps.max_file_mb)
+    job = None
+    try:
+        if not error:
+            job = Job.create(submission, course.caps)
+            if job.refused:
+                details["submission_refused"] = job.refused
+            error = _valid_notebook(job.submission / nb.notebook)
+        if not error:
+            data_dir = prepare_inputs(job, nb)
+            params = {**nb.parameters, "model_name": model.path, "data_dir": str(data_dir),
+                      "output_dir": f"{inside(job, status)[1]}/output", "seed": seed, "num_threads": threads or 0}
+            extra_env = {"COURSE_MANIFEST": str(job.inputs / "course.toml"), "COURSE_MODEL": model.path}
+            ro = (Path(autograder.__file__).resolve().parent, *model_mounts(model))
+            error = _execute(nb, job, params, status, course, ro, threads, extra_env)
+            copied = copy_out(job, nb, work, course)
+    finally:
+        if job is not None:
+            job.cleanup()
+    if copied.refused:
+        details["refused"] = copied.refused
     passed["notebook_runs"] = error
-    details: dict = {"executed_notebook": str(work / f"executed_{nb.notebook}"), "output_dir": str(output_dir)}
     evaluation = None
     try:
-        test = load_splits(nb.dataset, ("test",))["test"]
-        names = test.features["label"].names
-        model_obj, mapping = load_saved_model(output_dir / "model", names)
+        from transformers import AutoTokenizer
+
+        model_obj, mapping = load_saved_model(work / "output" / "model", test.label_names)
         tok = AutoTokenizer.from_pretrained(model.path)
-        preds = predict_indices(model_obj, tok, test["text"], mapping)
-        evaluation = score_predictions(test["label"], preds, names, seed=seed)
+        try:
+            preds = predict_indices(model_obj, tok, test.texts, mapping)
+        except Exception as exc:  # noqa: BLE001 - its message could quote a test text: name the type only
+            raise ModelArtifactError(f"the saved model loads but fails on the test texts ({type(exc).__name__}); "
+                                     "does it still fit the course model's tokenizer?") from None
+        evaluation = score_predictions(test.labels, preds, test.label_names, seed=seed)
         passed["model_saved"] = ""
-    except (ModelArtifactError, FileNotFoundError) as exc:
-        passed["model_saved"] = (f"no saved model: the notebook stopped before saving it ({error})" if error
-                                 and not (output_dir / "model").exists() else str(exc))
+    except ModelArtifactError as exc:
+        if error and not copied.model_folder:
+            passed["model_saved"] = f"no saved model: the notebook stopped before saving it ({error})"
+        else:
+            refusals = [r for r in copied.refused if r.startswith("output_dir/model")]
+            passed["model_saved"] = str(exc) + (f" (refused: {'; '.join(refusals)})" if refusals else "")
     if evaluation is not None:
         details["evaluation"] = evaluation.to_dict()
         for metric, threshold in nb.thresholds.items():
@@ -121,9 +393,9 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
             passed[metric] = "" if lo >= threshold else (
                 f"{shown}: the lower bound must reach {threshold:.2f}; train longer or check the training set-up")
             details[metric] = shown
-        if nb.dataset == "emotion" and (Path(__file__).parent.parent / "solutions").is_dir():
-            details["zero_shot"] = embedding_zero_shot_comparison(test["text"], test["label"], evaluation.predictions,
-                                                                  names, model.path, tok)
+        if nb.dataset == "emotion":
+            details["zero_shot"] = embedding_zero_shot_comparison(test.texts, test.labels, evaluation.predictions,
+                                                                  test.label_names, model.path, tok)
     else:
         for metric in nb.thresholds:
             passed[metric] = "not scored: there is no saved model to score (see model_saved)"
@@ -139,13 +411,16 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
 
 
 def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] | None = None,
-                    threads: int | None = None, progress=None) -> list[StageResult]:
+                    threads: int | None = None, progress=None, sandbox: SandboxStatus | None = None,
+                    model: ResolvedModel | None = None) -> list[StageResult]:
     course = load_course()
-    model = resolve_model()
+    model = model or resolve_model()
+    status = sandbox or detect()
     chosen = [course.notebook(n) for n in notebooks] if notebooks else list(course.notebooks)
     results = []
     for nb in chosen:
         if progress:
             progress(nb)
-        results.append(grade_notebook(nb, submission, work_root / nb.id, model, seed=course.seed, threads=threads))
+        results.append(grade_notebook(nb, submission, Path(work_root) / nb.id, model, seed=course.seed,
+                                      threads=threads, sandbox=status))
     return results

@@ -1,7 +1,8 @@
 """Model-tier mechanics on a tiny random model: bad notebooks cost only their own points.
 
-These run the real papermill path (kernel, parameters, saved model, trusted evaluator) with a
-tiny encoder, so they take seconds per notebook; accuracy is not what they check.
+These run the real papermill path (in the jail where bubblewrap runs: kernel, parameters, saved
+model copied out, trusted evaluator) with a tiny encoder, so they take seconds of CPU per notebook;
+accuracy is not what they check. The attacks on that path are in test_model_tier_sandbox.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from autograder import REPO_ROOT
 from autograder.manifest import load_course
 from autograder.model_tier import grade_notebook
 from autograder.models import resolve_model, tiny_model_dir
+from autograder.sandbox.jail import detect
 
 NB = load_course().notebook("sentiment_model")
 
@@ -47,7 +49,10 @@ def test_tiny_run_saves_a_model_the_evaluator_scores_the_same_twice(submission, 
     evaluation = result.details["evaluation"]
     assert evaluation["n"] == 500 and 0 <= evaluation["accuracy_ci"][0] <= evaluation["accuracy"]
     assert (tmp_path / "work" / "executed_sentiment.ipynb").exists()
-    assert (tmp_path / "work" / "output" / "log_history.json").exists()
+    assert (tmp_path / "work" / "output" / "log_history.json").exists()  # copied out of the job for feedback
+    assert result.details["sandbox"] == detect().describe()
+    assert sorted(p.name for p in (tmp_path / "work" / "output" / "model").iterdir()) == [
+        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]  # no training_args.bin
     again = grade_notebook(dataclasses.replace(NB, parameters={**NB.parameters, "epochs": 1}), submission,
                            tmp_path / "again", resolve_model(), seed=0, threads=1)
     assert again.details["evaluation"] == evaluation, "grading the same submission twice must give the same result"
@@ -84,7 +89,8 @@ def test_predictions_without_a_saved_model_score_nothing(submission, tmp_path):
 
 
 def _kernels() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["cmdline"]) if "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])}
+    return {p.pid for p in psutil.process_iter(["cmdline"])
+            if "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])}
 
 
 def test_a_notebook_that_never_finishes_is_stopped_with_its_kernel(submission, tmp_path):
