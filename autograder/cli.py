@@ -18,9 +18,9 @@ def _default_work_dir() -> Path:
 def cmd_grade(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from autograder.course.models import resolve_model
     from autograder.grading import grade_submission
-    from autograder.models import resolve_model
-    from autograder.report import print_table, to_json
+    from autograder.reports.terminal import print_table, to_json
     from autograder.sandbox.jail import SandboxRequired, detect
 
     console = Console(stderr=True)
@@ -40,7 +40,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.out:
         write_reports(result, Path(args.out), visibility=args.visibility)
     if args.gradescope:
-        from autograder.exports import write_gradescope
+        from autograder.reports.exports import write_gradescope
 
         write_gradescope(result, args.gradescope, visibility=args.visibility)
     if args.json:
@@ -55,9 +55,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 def write_reports(result, out: Path, *, visibility: str = "visible") -> None:
     """Everything an instructor or CI keeps of one graded submission, from one result object."""
-    from autograder.exports import write_gradescope, write_junit
-    from autograder.feedback import write_feedback
-    from autograder.report import to_json
+    from autograder.reports.exports import write_gradescope, write_junit
+    from autograder.reports.feedback import write_feedback
+    from autograder.reports.terminal import to_json
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(to_json(result))
@@ -91,7 +91,7 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from autograder.release import build_release
+    from autograder.course.release import build_release
 
     files = build_release(Path(args.out), check=not args.no_check)
     print(f"released {len(files)} files to {args.out}")
@@ -117,7 +117,7 @@ def cmd_hint(args: argparse.Namespace) -> int:
 
 
 def cmd_stubs(args: argparse.Namespace) -> int:
-    from autograder import stubs
+    from autograder.course import stubs
 
     if args.check:
         stale = stubs.stale_files()
@@ -131,7 +131,7 @@ def cmd_stubs(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from autograder import data
+    from autograder.course import data
 
     for name in args.names or ["sentiment", "emotion"]:
         if args.action == "build":
@@ -144,14 +144,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from autograder.models import resolve_model
+    from autograder.course.models import resolve_model
 
     print(resolve_model(args.name).describe())
     return 0
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from autograder import classroom
+    from autograder.batch import classroom
 
     try:
         before = classroom.parse_deadline(args.before) if args.before else None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from autograder.manifest import load_course
+from autograder.course.manifest import load_course
 
 console = Console()
 

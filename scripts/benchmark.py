@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="structural runs per sandbox mode (median kept)")
     args = parser.parse_args()
 
-    from autograder.models import resolve_model
+    from autograder.course.models import resolve_model
 
     t = time.monotonic()
     resolved = resolve_model()
@@ -60,7 +60,7 @@ def main() -> None:
     print(f"peak memory of a grader process: {_peak_children_mib():.0f} MiB")
 
     if args.model_tier:
-        from autograder.model_tier import grade_notebooks
+        from autograder.grading.model_tier import grade_notebooks
 
         model_timings: dict[str, list[float]] = {m: [] for m in modes}
         for mode, status in modes.items():

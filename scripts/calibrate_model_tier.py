@@ -18,9 +18,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from autograder import REPO_ROOT  # noqa: E402
-from autograder.manifest import load_course  # noqa: E402
-from autograder.model_tier import grade_notebook  # noqa: E402
-from autograder.models import resolve_model  # noqa: E402
+from autograder.course.manifest import load_course  # noqa: E402
+from autograder.course.models import resolve_model  # noqa: E402
+from autograder.grading.model_tier import grade_notebook  # noqa: E402
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from autograder.corpus import (  # noqa: E402
+from autograder.course.corpus import (  # noqa: E402
     EMOTION_WORDS,
     LENGTH_RANGE,
     NEAR_DUPLICATE_JACCARD,

@@ -6,8 +6,8 @@ import dataclasses
 import shutil
 
 from autograder import REPO_ROOT
+from autograder.course.manifest import load_course
 from autograder.grading import grade, grade_stage
-from autograder.manifest import load_course
 
 STAGE = load_course().stage("tokenize")
 

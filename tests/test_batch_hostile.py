@@ -25,8 +25,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import REPO_ROOT, batch
-from autograder.manifest import SubmissionCaps, load_course
+from autograder import REPO_ROOT
+from autograder.batch import local as batch
+from autograder.course.manifest import SubmissionCaps, load_course
 from autograder.sandbox.jail import detect
 
 STAGE = "tokenize"
@@ -220,7 +221,7 @@ FAKE_WORKER = textwrap.dedent('''
 
     sys.path.insert(0, {tests!r})
     from test_batch_hostile import honest
-    from autograder.batch_worker import _read_request, _watch_batch
+    from autograder.batch.worker import _read_request, _watch_batch
 
     req = json.loads(_read_request())
     threading.Thread(target=_watch_batch, daemon=True).start()  # as the real worker does
@@ -381,7 +382,7 @@ KILLER = textwrap.dedent('''
     for _pid in _ancestors():  # the old pool's worker: find it, kill it
         try:
             with open(f"/proc/{_pid}/cmdline", "rb") as f:
-                if b"autograder.batch_worker" in f.read():
+                if b"autograder.batch.worker" in f.read():
                     os.kill(_pid, signal.SIGKILL)
         except OSError:
             pass
@@ -592,7 +593,7 @@ def test_a_batch_killed_midway_leaves_no_worker_behind(tmp_path, fake_worker):
     script.write_text(textwrap.dedent(f'''
         import sys
         from pathlib import Path
-        from autograder import batch
+        from autograder.batch import local as batch
         batch.WORKER = [sys.executable, {str(fake_worker)!r}]
         batch.grade_batch(Path({str(subs)!r}), Path({str(tmp_path / "out")!r}), stages=[{STAGE!r}],
                           progress=False, limit_s=300)
@@ -613,7 +614,7 @@ def test_a_batch_killed_midway_leaves_no_worker_behind(tmp_path, fake_worker):
 
 
 def test_model_tier_run_files_are_kept_in_out_and_paths_follow(tmp_path):
-    from autograder.results import GradeResult, StageResult
+    from autograder.reports.results import GradeResult, StageResult
 
     runs = tmp_path / "tmp" / "runs"
     output = runs / "sentiment_model" / "output"

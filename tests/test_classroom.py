@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import classroom
+from autograder.batch import classroom
 from autograder.cli import main
 
 TEMPLATES = Path(classroom.__file__).parent / "templates"

@@ -9,14 +9,14 @@ import random
 
 import pytest
 
-from autograder.corpus import (
+from autograder.course.corpus import (
     EMOTION_WORDS,
     corpus_report,
     criteria_failures,
     scan_duplicates,
     trigrams,
 )
-from autograder.data import SPLITS, load_splits, verify_rebuild
+from autograder.course.data import SPLITS, load_splits, verify_rebuild
 
 EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-import autograder.data as data
-from autograder.data import (
+import autograder.course.data as data
+from autograder.course.data import (
     SPLITS,
     DataIntegrityError,
     cache_dir,

@@ -12,15 +12,15 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from autograder import exports
+from autograder.course.manifest import load_course
 from autograder.grading import stage_result
-from autograder.manifest import load_course
-from autograder.results import CheckResult, GradeResult, StageResult
+from autograder.reports import exports
+from autograder.reports.results import CheckResult, GradeResult, StageResult
 
 # What the plugin records when a grader's assertion is reported as pytest's long text: grader code.
 LONGREPR = (">       assert 'padding' not in kwargs\n"
             "E       AssertionError: tokenize_batch pads every text; leave padding to the collator\n"
-            "E       assert False\n\nautograder/graders/test_stage1_tokenize.py:41: AssertionError")
+            "E       assert False\n\nautograder/grading/graders/test_stage1_tokenize.py:41: AssertionError")
 HINT = "Call the tokenizer on batch['text'] with truncation=True. Do not pad."
 
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from autograder.feedback import feedback_html, feedback_markdown, learning_curve_png, plots, write_feedback
+from autograder.course.manifest import load_course
 from autograder.grading import stage_result
-from autograder.manifest import load_course
-from autograder.results import CheckResult, GradeResult, StageResult
+from autograder.reports.feedback import feedback_html, feedback_markdown, learning_curve_png, plots, write_feedback
+from autograder.reports.results import CheckResult, GradeResult, StageResult
 
 CHROMIUM = Path("/usr/bin/chromium")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LONGREPR = (">       assert 'padding' not in kwargs\n"
             "E       AssertionError: tokenize_batch pads every text; leave padding to the collator\n"
-            "E       assert False\n\nautograder/graders/test_stage1_tokenize.py:41: AssertionError")
+            "E       assert False\n\nautograder/grading/graders/test_stage1_tokenize.py:41: AssertionError")
 HINT = "Call the tokenizer on batch['text'] with truncation=True. Do not pad."
 EMOTIONS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 

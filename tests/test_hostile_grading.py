@@ -16,9 +16,9 @@ import psutil
 import pytest
 
 from autograder import REPO_ROOT
+from autograder.course.manifest import load_course
+from autograder.course.models import tiny_model_dir
 from autograder.grading import grade_stage
-from autograder.manifest import load_course
-from autograder.models import tiny_model_dir
 from autograder.sandbox.jail import detect
 
 STAGE = load_course().stage("tokenize")
@@ -27,7 +27,7 @@ STUB = (REPO_ROOT / "exercises" / MODULE).read_text()
 SOLUTION = (REPO_ROOT / "solutions" / MODULE).read_text()
 SECRETS = [  # texts that must never reach a result
     (REPO_ROOT / "datasets_cache" / "sentiment" / "test.jsonl").read_text().splitlines()[0][:60],
-    (REPO_ROOT / "autograder" / "graders" / "conftest.py").read_text().splitlines()[0],
+    (REPO_ROOT / "autograder" / "grading" / "graders" / "conftest.py").read_text().splitlines()[0],
     "the plot meanders",  # a constant of the hidden tokenize grader
     "s3cr3t-instructor-value",
 ]
@@ -62,7 +62,7 @@ try:
 except Exception:
     pass
 try:
-    import autograder.plugin as plugin
+    import autograder.grading.plugin as plugin
     plugin._record = lambda item, outcome, message: None
 except Exception:
     pass
@@ -82,7 +82,7 @@ os.write(1, b"\\x00\\x00\\x00\\x05hello")
     "leak-hidden-text-in-messages": """
 def _leak():
     found = []
-    for path in ("REPO/datasets_cache/sentiment/test.jsonl", "REPO/autograder/graders/conftest.py"):
+    for path in ("REPO/datasets_cache/sentiment/test.jsonl", "REPO/autograder/grading/graders/conftest.py"):
         try:
             found.append(open(path).read(300))
         except OSError as exc:

@@ -17,9 +17,9 @@ import psutil
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.judge import RemoteError, Runner, RunnerFailure
-from autograder.manifest import load_course
-from autograder.models import tiny_model_dir
+from autograder.course.manifest import load_course
+from autograder.course.models import tiny_model_dir
+from autograder.grading.judge import RemoteError, Runner, RunnerFailure
 from autograder.sandbox.jail import ROOT_HEADROOM, detect
 
 pytestmark = pytest.mark.skipif(not detect().on, reason=f"needs the jail: {detect().describe()}")
@@ -158,7 +158,7 @@ def test_no_network_even_to_localhost(attacks):
 
 
 @pytest.mark.parametrize("path", [
-    REPO_ROOT / "autograder" / "graders" / "test_stage1_tokenize.py",
+    REPO_ROOT / "autograder" / "grading" / "graders" / "test_stage1_tokenize.py",
     REPO_ROOT / "solutions" / "stage1_tokenize.py",
     REPO_ROOT / "datasets_cache" / "sentiment" / "test.jsonl",
     REPO_ROOT / "datasets_cache" / "emotion" / "corpus.jsonl",

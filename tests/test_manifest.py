@@ -1,7 +1,7 @@
 """The manifest is the single description of the course: everything it names exists."""
 
 from autograder import REPO_ROOT
-from autograder.manifest import load_course
+from autograder.course.manifest import load_course
 
 
 def test_every_stage_names_existing_files_and_valid_hints():

@@ -15,9 +15,9 @@ import psutil
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.manifest import load_course
-from autograder.model_tier import grade_notebook
-from autograder.models import resolve_model, tiny_model_dir
+from autograder.course.manifest import load_course
+from autograder.course.models import resolve_model, tiny_model_dir
+from autograder.grading.model_tier import grade_notebook
 from autograder.sandbox.jail import detect
 
 NB = load_course().notebook("sentiment_model")

@@ -14,9 +14,9 @@ import nbformat
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.manifest import load_course
-from autograder.model_tier import grade_notebook
-from autograder.models import resolve_model
+from autograder.course.manifest import load_course
+from autograder.course.models import resolve_model
+from autograder.grading.model_tier import grade_notebook
 
 pytestmark = pytest.mark.slow
 NB = load_course().notebook("sentiment_model")

@@ -26,17 +26,17 @@ import nbformat
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.evaluator import (
+from autograder.course.manifest import load_course
+from autograder.course.models import resolve_model, tiny_model_dir
+from autograder.course.split_hashes import SPLITS, SplitIntegrityError
+from autograder.grading.evaluator import (
     ModelArtifactError,
     embedding_zero_shot_predictions,
     load_hidden_split,
     load_saved_model,
 )
-from autograder.manifest import load_course
-from autograder.model_tier import grade_notebook
-from autograder.models import resolve_model, tiny_model_dir
+from autograder.grading.model_tier import grade_notebook
 from autograder.sandbox.jail import SandboxStatus, detect
-from autograder.split_hashes import SPLITS, SplitIntegrityError
 
 NB = load_course().notebook("sentiment_model")
 CACHE = REPO_ROOT / "datasets_cache"
@@ -83,7 +83,7 @@ ATTACKS = r'''
 import builtins, glob, json, os, pickle, shutil, socket
 from pathlib import Path
 
-from autograder.data import load_splits
+from autograder.course.data import load_splits
 
 outcomes = {}
 
@@ -163,7 +163,7 @@ def hostile(tmp_path_factory):
     planted = REPO_ROOT / f"planted-by-notebook-{os.getpid()}.txt"
     _hostile_notebook(sub / NB.notebook, {
         "TEST_SPLIT": str(TEST_SPLIT), "MANIFEST": str(CACHE / "manifest.json"),
-        "GRADER": str(REPO_ROOT / "autograder" / "graders" / "test_stage1_tokenize.py"),
+        "GRADER": str(REPO_ROOT / "autograder" / "grading" / "graders" / "test_stage1_tokenize.py"),
         "SOLUTION": str(REPO_ROOT / "solutions" / "stage1_tokenize.py"), "PLANTED": str(planted),
         "PREVIOUS_MODEL": str(previous), "PORT": listener.getsockname()[1], "MARKER": str(marker)})
     before = _hashes(CACHE, previous.parent)
@@ -264,7 +264,7 @@ def test_a_linked_or_pickled_model_is_refused_and_never_loaded(hostile):
 
 
 # ----------------------------------------------------------------------------- without running anything
-@pytest.mark.parametrize("target", [TEST_SPLIT, REPO_ROOT / "autograder" / "graders" / "test_stage1_tokenize.py"],
+@pytest.mark.parametrize("target", [TEST_SPLIT, REPO_ROOT / "autograder" / "grading" / "graders" / "test_stage1_tokenize.py"],
                          ids=["test-split", "grader"])
 def test_a_notebook_that_is_a_symlink_is_refused_unread(tmp_path, target):
     sub = _submission(tmp_path)
@@ -343,7 +343,7 @@ def _job_with_output(tmp_path: Path):
 
 
 def test_copy_out_takes_only_plain_allowed_files(tmp_path):
-    from autograder.model_tier import copy_out
+    from autograder.grading.model_tier import copy_out
 
     job, out = _job_with_output(tmp_path)
     model = out / "model"
@@ -377,7 +377,7 @@ def test_copy_out_takes_only_plain_allowed_files(tmp_path):
 
 @pytest.mark.parametrize("which", ["output", "model"])
 def test_copy_out_does_not_follow_a_linked_folder(tmp_path, which):
-    from autograder.model_tier import copy_out
+    from autograder.grading.model_tier import copy_out
 
     job, out = _job_with_output(tmp_path)
     previous = tmp_path / "grading_runs" / "alice" / "output"
@@ -420,9 +420,9 @@ def test_a_changed_test_split_is_refused_even_with_a_matching_manifest(tmp_path)
 
 
 def test_the_evaluator_imports_nothing_from_solutions_or_gradelib():
-    code = ("import sys, autograder.evaluator, autograder.model_tier\n"
+    code = ("import sys, autograder.grading.evaluator, autograder.grading.model_tier\n"
             "bad = [m for m in sys.modules if m.startswith(('solutions', 'stage', 'submission_')) "
-            "or m == 'autograder.gradelib']\nprint(bad)\nsys.exit(1 if bad else 0)")
+            "or m == 'autograder.grading.gradelib']\nprint(bad)\nsys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 

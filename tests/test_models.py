@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from autograder.models import NLI_LABELS, packaged_encoder_path, resolve_model, tiny_model_dir
+from autograder.course.models import NLI_LABELS, packaged_encoder_path, resolve_model, tiny_model_dir
 
 
 def test_default_resolves_offline_to_the_packaged_encoder_fast(monkeypatch, tmp_path):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from autograder import REPO_ROOT
+from autograder.course.manifest import load_course
 from autograder.grading import grade_stage
-from autograder.manifest import load_course
 
 # id: (stage, text in the solution, its replacement, the check that must fail)
 MUTANTS = {

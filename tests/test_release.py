@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from autograder import REPO_ROOT, release
+from autograder import REPO_ROOT
+from autograder.course import release
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def released(tmp_path_factory):
 def test_nothing_hidden_is_released(released):
     out, files = released
     assert not any(f.startswith(("solutions/", "tests/")) for f in files)
-    assert not (out / "autograder" / "graders").exists()
+    assert not (out / "autograder" / "grading" / "graders").exists()
     assert not (out / "autograder" / "stubs.py").exists() and not (out / "autograder" / "release.py").exists()
     assert not (out / "autograder" / "classroom.py").exists()
     assert not any(f.endswith("instructor-grade.yml") for f in files)

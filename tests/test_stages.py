@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from autograder import REPO_ROOT
+from autograder.course.manifest import load_course
 from autograder.grading import grade_stage
-from autograder.manifest import load_course
 
 STAGES = [s for s in load_course().stages if s.checks]
 

@@ -1,6 +1,6 @@
 """exercises/ is exactly what stripping solutions/ produces."""
 
-from autograder import stubs
+from autograder.course import stubs
 
 
 def test_exercises_are_generated_from_solutions():

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.manifest import Limits, SubmissionCaps
+from autograder.course.manifest import Limits, SubmissionCaps
 from autograder.procs import jail_env
 
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
@@ -83,8 +83,8 @@ def require(status: SandboxStatus, required: bool) -> None:
 
 def hidden_paths(extra: tuple[Path, ...] = ()) -> list[Path]:
     """Paths no job may see, even where they lie inside a folder that is mounted."""
-    paths = [REPO_ROOT / "autograder" / "graders", REPO_ROOT / "solutions", REPO_ROOT / "datasets_cache",
-             Path(__file__).resolve().parent.parent / "graders"]
+    paths = [REPO_ROOT / "autograder" / "grading" / "graders", REPO_ROOT / "solutions",
+             REPO_ROOT / "datasets_cache", Path(__file__).resolve().parent.parent / "grading" / "graders"]
     try:
         from importlib.util import find_spec
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 @pytest.fixture(scope="session")
 def tiny_model_path() -> str:
-    from autograder.models import tiny_model_dir
+    from autograder.course.models import tiny_model_dir
 
     return str(tiny_model_dir("distilbert-classifier"))
 
@@ -25,13 +25,13 @@ def tiny_model_path() -> str:
 @pytest.fixture(scope="session")
 def tiny_base_path() -> str:
     """A bare encoder without a head, like distilbert-base-uncased (tiny and random)."""
-    from autograder.models import tiny_model_dir
+    from autograder.course.models import tiny_model_dir
 
     return str(tiny_model_dir("distilbert-base"))
 
 
 @pytest.fixture(scope="session")
 def tiny_nli_path() -> str:
-    from autograder.models import tiny_model_dir
+    from autograder.course.models import tiny_model_dir
 
     return str(tiny_model_dir("nli"))

@@ -9,7 +9,7 @@ python3.11 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q -e /autograder/source/course
 # Build the tiny grading models and warm the datasets cache while the network is still there.
 HF_HUB_OFFLINE=1 /autograder/venv/bin/python -c "
-from autograder.models import tiny_model_dir
+from autograder.course.models import tiny_model_dir
 for kind in ('distilbert-base', 'bert-base', 'distilbert-classifier', 'nli'):
     tiny_model_dir(kind)
 "

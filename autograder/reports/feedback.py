@@ -13,8 +13,8 @@ import json
 import re
 from pathlib import Path
 
-from autograder.exports import check_text, stage_error_text, student_id
-from autograder.results import GradeResult, StageResult
+from autograder.reports.exports import check_text, stage_error_text, student_id
+from autograder.reports.results import GradeResult, StageResult
 
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2328;

@@ -7,7 +7,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from autograder.results import GradeResult
+from autograder.reports.results import GradeResult
 
 
 def to_json(result: GradeResult) -> str:

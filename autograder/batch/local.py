@@ -8,7 +8,7 @@ The batch process is the class's judge (DESIGN.md, "The trust boundary"):
   copied (plain files only, within ``course.caps``), a zip is extracted by :func:`extract_zip`,
   which refuses absolute paths, ``..``, links, device entries and anything over the caps (checked
   from the headers and again while writing). A refused submission gets a result saying why.
-- One child process per submission (``python -m autograder.batch_worker``, in its own session,
+- One child process per submission (``python -m autograder.batch.worker``, in its own session,
   cwd in the temporary folder, ``OUT`` in neither its arguments nor its environment) grades the
   copy and sends its result back as JSON on a private stdout. The batch validates it
   (:func:`validate_result`) and is the only writer of ``OUT``. A child that dies, hangs past the
@@ -46,11 +46,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.manifest import SubmissionCaps, load_course
+from autograder.course.manifest import SubmissionCaps, load_course
 from autograder.procs import exit_reason, kill_tree, trusted_env
-from autograder.results import CheckResult, GradeResult, StageResult
+from autograder.reports.results import CheckResult, GradeResult, StageResult
 
-WORKER = [sys.executable, "-P", "-m", "autograder.batch_worker"]  # -P: the cwd is not put on sys.path
+WORKER = [sys.executable, "-P", "-m", "autograder.batch.worker"]  # -P: the cwd is not put on sys.path
 OUTPUT_CAP = 16 << 20  # bytes of a worker's result (JSON); more fails the submission
 STDERR_TAIL = 4000  # characters of a worker's stderr kept for the instructor
 ID_MAX = 64
@@ -753,7 +753,7 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
 def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None) -> None:
     """Per-student reports (``OUT/reports/<id>/``) and the class gradebooks, written by the batch."""
     from autograder.cli import write_reports
-    from autograder.exports import gradebook_csv, nbgrader_gradebook
+    from autograder.reports.exports import gradebook_csv, nbgrader_gradebook
 
     for result in results:
         write_reports(result, out / "reports" / result.submission)

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autograder.manifest import Limits, SubmissionCaps
+from autograder.course.manifest import Limits, SubmissionCaps
 from autograder.procs import exit_reason, kill_tree, signal_of
 from autograder.sandbox import wire
 from autograder.sandbox.jail import Job, SandboxStatus, inside, spawn
 
-RUNNER = Path(__file__).resolve().parent / "sandbox" / "runner.py"
+RUNNER = Path(__file__).resolve().parent.parent / "sandbox" / "runner.py"
 
 
 class RemoteError(Exception):

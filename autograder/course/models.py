@@ -54,7 +54,7 @@ def _cached_snapshot(repo_id: str) -> Path | None:
 def resolve_model(name: str | None = None, *, online: bool | None = None) -> ResolvedModel:
     """Resolve a course model name (argument, else COURSE_MODEL, else the manifest's) to a path."""
     if name is None:
-        from autograder.manifest import load_course
+        from autograder.course.manifest import load_course
 
         name = os.environ.get("COURSE_MODEL") or load_course().model
     if online is None:

@@ -6,7 +6,7 @@ One fresh job (``autograder.sandbox.jail``) per notebook:
    one over the submission's size cap is refused with a message and never read. The submission is
    copied into the job (plain files only) and the copy must be a valid notebook.
 2. The grader fills the job's inputs: the train and validation splits, checked against the hashes
-   held in the package (:mod:`autograder.split_hashes`), with their own manifest.json, and the
+   held in the package (:mod:`autograder.course.split_hashes`), with their own manifest.json, and the
    course manifest without its thresholds. The test split, datasets_cache/, grading_runs/, the
    graders, solutions/ and other jobs are never inside.
 3. papermill and its Jupyter kernel (a kernelspec in the scratch that runs the venv's Python) run
@@ -40,7 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import autograder
-from autograder.evaluator import (
+from autograder.course.manifest import Course, Notebook, load_course, manifest_path
+from autograder.course.models import ResolvedModel, resolve_model
+from autograder.course.split_hashes import expected, labels, verified_bytes
+from autograder.grading.evaluator import (
     HiddenSplit,
     ModelArtifactError,
     embedding_zero_shot_comparison,
@@ -48,14 +51,11 @@ from autograder.evaluator import (
     load_saved_model,
     predict_indices,
 )
-from autograder.evaluator import score as score_predictions
-from autograder.manifest import Course, Notebook, load_course, manifest_path
-from autograder.models import ResolvedModel, resolve_model
-from autograder.nbrun import write_kernelspec
+from autograder.grading.evaluator import score as score_predictions
+from autograder.grading.nbrun import write_kernelspec
 from autograder.procs import exit_reason, kill_tree
-from autograder.results import CheckResult, StageResult
+from autograder.reports.results import CheckResult, StageResult
 from autograder.sandbox.jail import Job, SandboxStatus, detect, inside, spawn
-from autograder.split_hashes import expected, labels, verified_bytes
 
 MESSAGES = {
     "notebook_runs": "the notebook ran from top to bottom",
@@ -258,7 +258,7 @@ def model_mounts(model: ResolvedModel) -> tuple[Path, ...]:
 def prepare_inputs(job: Job, nb: Notebook) -> Path:
     """The job's read-only inputs: the train and validation splits (hash-checked), their manifest,
     and the course manifest without thresholds. Returns the ``data_dir`` to pass to the notebook."""
-    from autograder.release import strip_thresholds
+    from autograder.course.release import strip_thresholds
 
     data = job.inputs / "data"
     (data / nb.dataset).mkdir(parents=True, exist_ok=True)
@@ -310,7 +310,7 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
     """Run papermill (and so its kernel) in the jail; '' on success, else a learner message."""
     sub, scratch = inside(job, status)
     write_kernelspec(job.scratch / "jupyter", sys.executable)
-    argv = [sys.executable, "-m", "autograder.nbrun", f"{sub}/{nb.notebook}", f"{scratch}/executed_{nb.notebook}",
+    argv = [sys.executable, "-m", "autograder.grading.nbrun", f"{sub}/{nb.notebook}", f"{scratch}/executed_{nb.notebook}",
             json.dumps(params), sub]
     env = {"JUPYTER_PATH": f"{scratch}/jupyter", "JUPYTER_RUNTIME_DIR": f"{scratch}/home/.jupyter-runtime",
            **extra_env}

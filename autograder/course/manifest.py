@@ -39,7 +39,7 @@ class Stage:
 
     @property
     def grader_file(self) -> Path:
-        return REPO_ROOT / "autograder" / "graders" / f"test_{self.module}.py"
+        return REPO_ROOT / "autograder" / "grading" / "graders" / f"test_{self.module}.py"
 
     @property
     def public_check_file(self) -> str:

@@ -1,4 +1,4 @@
-"""Run one notebook with papermill in a child process (``python -m autograder.nbrun``).
+"""Run one notebook with papermill in a child process (``python -m autograder.grading.nbrun``).
 
 The model tier starts this inside the job's jail (``autograder.sandbox.jail.spawn``): papermill
 and the Jupyter kernel it starts both run there, with the submission copy as the notebook's

@@ -16,9 +16,9 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
-from autograder.gradelib import R, attempt, call, describe, expect, expect_type, method, probed_model, tiny
-from autograder.judge import RemoteError, RunnerFailure
-from autograder.plugin import GraderFailure
+from autograder.grading.gradelib import R, attempt, call, describe, expect, expect_type, method, probed_model, tiny
+from autograder.grading.judge import RemoteError, RunnerFailure
+from autograder.grading.plugin import GraderFailure
 from autograder.sandbox.wire import qualname
 
 MODULE = "stage3_train"

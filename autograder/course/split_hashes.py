@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from autograder.data import DataIntegrityError
+from autograder.course.data import DataIntegrityError
 
 SPLITS: dict[str, dict] = {
     "emotion": {

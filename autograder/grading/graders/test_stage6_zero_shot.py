@@ -20,9 +20,9 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from autograder.gradelib import GraderFailure, R, call, describe, expect, expect_raises, expect_type, function
-from autograder.judge import Handle, RemoteError, RunnerFailure
-from autograder.models import packaged_encoder_path
+from autograder.course.models import packaged_encoder_path
+from autograder.grading.gradelib import GraderFailure, R, call, describe, expect, expect_raises, expect_type, function
+from autograder.grading.judge import Handle, RemoteError, RunnerFailure
 
 MODULE = "stage6_zero_shot"
 TEMPLATE = "This example is {}."

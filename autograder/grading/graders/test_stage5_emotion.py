@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import precision_recall_fscore_support
 
-from autograder.gradelib import (
+from autograder.grading.gradelib import (
     GraderFailure,
     R,
     attempt,
@@ -27,7 +27,7 @@ from autograder.gradelib import (
     function,
     method,
 )
-from autograder.judge import Handle, RemoteError, RunnerFailure
+from autograder.grading.judge import Handle, RemoteError, RunnerFailure
 from autograder.sandbox.wire import Record, qualname
 
 MODULE = "stage5_emotion"

@@ -15,7 +15,7 @@ from autograder.procs import OFFLINE
 for _key, _value in OFFLINE.items():
     os.environ.setdefault(_key, _value)
 
-from autograder.gradelib import import_submission_module, tiny  # noqa: E402
+from autograder.grading.gradelib import import_submission_module, tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +31,8 @@ def runner(submission_dir):
     """The stage's runner: a copy of the submission, a scratch folder, the jail and its limits."""
     from pathlib import Path
 
-    from autograder.judge import Runner
-    from autograder.manifest import load_course
+    from autograder.course.manifest import load_course
+    from autograder.grading.judge import Runner
     from autograder.sandbox.jail import SandboxStatus, detect
 
     course = load_course()
@@ -40,7 +40,7 @@ def runner(submission_dir):
     status = detect() if not mode else SandboxStatus(mode.startswith("on"), mode.partition(":")[2] or mode)
     threads = int(os.environ.get("AUTOGRADER_THREADS", "0")) or None
     tiny_root = Path(tiny.path("distilbert-base")).parent
-    from autograder.models import packaged_encoder_path
+    from autograder.course.models import packaged_encoder_path
 
     run = Runner(Path(submission_dir), limits=course.limits, caps=course.caps, status=status,
                  timeout=float(os.environ.get("AUTOGRADER_TIMEOUT", "120")), threads=threads,

@@ -6,7 +6,7 @@ import pytest
 from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
-from autograder.gradelib import R, call, describe, expect, expect_type, method, tiny
+from autograder.grading.gradelib import R, call, describe, expect, expect_type, method, tiny
 
 MODULE = "stage1_tokenize"
 TEXTS = [

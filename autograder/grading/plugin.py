@@ -1,6 +1,6 @@
 """A small pytest plugin: records each check's outcome and a learner-facing message.
 
-Loaded with ``-p autograder.plugin`` by the runner. Each result is appended (and flushed) to
+Loaded with ``-p autograder.grading.plugin`` by the runner. Each result is appended (and flushed) to
 the JSONL file named by AUTOGRADER_RESULTS as soon as the check ends, so a stage that hangs
 or crashes half-way still keeps what it already recorded.
 """

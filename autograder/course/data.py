@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder import REPO_ROOT
-from autograder.manifest import load_course
+from autograder.course.manifest import load_course
 
 SPLITS = ("train", "validation", "test")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PreTrainedModel
 
-from autograder.gradelib import GraderFailure, call, describe, expect, expect_type, probed_model, tiny
+from autograder.grading.gradelib import GraderFailure, call, describe, expect, expect_type, probed_model, tiny
 
 MODULE = "stage2_model"
 EMOTIONS = ["sadness", "joy", "love"]

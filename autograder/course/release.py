@@ -4,7 +4,7 @@ Ships exercises/ (stubs, notebooks, public checks) at the release's root, the au
 library without its graders, the train and validation splits, the manifest without its
 thresholds, a student README and the practice workflow (public checks and the notebooks on the
 validation split: no token, no graders; the graded run is the instructor's, see
-templates/instructor-grade.yml and ``autograder collect``). Never: autograder/graders/,
+templates/instructor-grade.yml and ``autograder collect``). Never: autograder/grading/graders/,
 solutions/, test splits, the emotion corpus (it holds the test texts), the project's tests, the
 instructor's grading workflow and collection code.
 Like otter's assign step, it first checks that solutions pass and stubs fail every grader.
@@ -35,7 +35,7 @@ def strip_thresholds(manifest_text: str) -> str:
 
 def verify_solutions_and_stubs() -> list[str]:
     """Problems that block a release: a solution that fails a grader, a stub that passes one, stale stubs."""
-    from autograder import stubs
+    from autograder.course import stubs
     from autograder.grading import grade
 
     problems = [f"exercises/{rel} is stale (run `autograder stubs`)" for rel in stubs.stale_files()]
@@ -54,7 +54,7 @@ def _copy_library(target: Path) -> None:
 
 
 def _copy_data(target: Path) -> None:
-    from autograder.data import manifest
+    from autograder.course.data import manifest
 
     src, dst = REPO_ROOT / "datasets_cache", target / "datasets_cache"
     public = {}
@@ -84,7 +84,7 @@ def build_release(out: Path, *, check: bool = True) -> list[str]:
     _copy_data(out)
     (out / "course.toml").write_text(strip_thresholds((REPO_ROOT / "course.toml").read_text()))
     shutil.copy2(REPO_ROOT / "pyproject.toml", out / "pyproject.toml")
-    templates = Path(__file__).parent / "templates"
+    templates = Path(__file__).parent.parent / "templates"
     shutil.copy2(templates / "STUDENT_README.md", out / "README.md")
     workflow = out / ".github" / "workflows"
     workflow.mkdir(parents=True)

@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from autograder.manifest import Stage, load_course
+from autograder.course.manifest import Stage, load_course
 from autograder.procs import kill_tree, trusted_env
-from autograder.results import CheckResult, GradeResult, StageResult
+from autograder.reports.results import CheckResult, GradeResult, StageResult
 from autograder.sandbox.jail import SandboxStatus, detect
 
 
@@ -36,7 +36,7 @@ def _run_pytest(stage: Stage, submission: Path, results: Path, threads: int | No
     that waits too long, and the process limit covers start-up and tear-down too.
     """
     cmd = [
-        sys.executable, "-m", "pytest", str(stage.grader_file), "-p", "autograder.plugin",
+        sys.executable, "-m", "pytest", str(stage.grader_file), "-p", "autograder.grading.plugin",
         "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
         f"--timeout={int(stage.timeout) + 30}", "-W", "ignore",
     ]
@@ -158,10 +158,10 @@ def grade_submission(submission: str | Path, *, tier: str = "structural", stages
     """THE entry point: grade one submission on a tier (structural, model or all).
 
     Used by the CLI, batch grading and the release check. ``model`` is the resolved course
-    model (default: :func:`autograder.models.resolve_model`); the sandbox status is detected
+    model (default: :func:`autograder.course.models.resolve_model`); the sandbox status is detected
     once and stated in the result; ``require_sandbox`` refuses to grade without it.
     """
-    from autograder.models import resolve_model
+    from autograder.course.models import resolve_model
     from autograder.sandbox.jail import copy_plain_files, require
 
     submission = Path(submission)
@@ -172,7 +172,7 @@ def grade_submission(submission: str | Path, *, tier: str = "structural", stages
     result = grade(submission, stages=[] if tier == "model" else stages, threads=threads, jobs=jobs,
                    progress=progress, sandbox=sandbox)
     if tier in ("model", "all"):
-        from autograder.model_tier import grade_notebooks
+        from autograder.grading.model_tier import grade_notebooks
 
         work = Path(work_dir or Path("grading_runs") / submission.resolve().name)
         result.stages.extend(grade_notebooks(submission, work, threads=threads, progress=progress,

@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import AutoModelForSequenceClassification
 
-from autograder.gradelib import (
+from autograder.grading.gradelib import (
     GraderFailure,
     R,
     attempt_traced,
@@ -27,7 +27,7 @@ from autograder.gradelib import (
     function,
     tiny,
 )
-from autograder.judge import RemoteError, RunnerFailure
+from autograder.grading.judge import RemoteError, RunnerFailure
 
 MODULE = "stage4_evaluate"
 # 8 examples, 3 classes. argmax is right 5 times; argmin would be right once.

@@ -1,6 +1,6 @@
 """Export grading results to other systems: Gradescope, JUnit XML, a class gradebook, nbgrader.
 
-Every function reads :class:`~autograder.results.GradeResult` objects only. Messages of hidden
+Every function reads :class:`~autograder.reports.results.GradeResult` objects only. Messages of hidden
 checks go through :func:`learner_text`, which drops anything that looks like grader code.
 """
 
@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.results import CheckResult, GradeResult, StageResult
+from autograder.reports.results import CheckResult, GradeResult, StageResult
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "gradescope_results.schema.json"

@@ -5,7 +5,7 @@ or the graders. Grades come from here, never from numbers a submission prints: t
 taken from the submission are the weights (safetensors only: nothing is unpickled, no remote code
 runs) and the config with its label names, from a folder the grader copied out of the job; the
 tokenizer is the course's. The test split is read from datasets_cache/ and used only if its sha256
-is the one recorded inside this package (:mod:`autograder.split_hashes`).
+is the one recorded inside this package (:mod:`autograder.course.split_hashes`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autograder.split_hashes import SplitIntegrityError, expected, labels, verified_bytes
-from autograder.stats import bootstrap_macro_f1, mcnemar_exact, wilson_interval
+from autograder.course.split_hashes import SplitIntegrityError, expected, labels, verified_bytes
+from autograder.grading.stats import bootstrap_macro_f1, mcnemar_exact, wilson_interval
 
 ZERO_SHOT_TEMPLATE = "This example is {}."
 
@@ -34,7 +34,7 @@ class HiddenSplit:
 
 def load_hidden_split(name: str, split: str = "test", *, root: Path | None = None) -> HiddenSplit:
     """``datasets_cache/<name>/<split>.jsonl``, hash-checked against the package's record (raises
-    :class:`~autograder.split_hashes.SplitIntegrityError` otherwise: never grade on a changed split)."""
+    :class:`~autograder.course.split_hashes.SplitIntegrityError` otherwise: never grade on a changed split)."""
     data = verified_bytes(name, split, root)
     names = labels(name)
     texts, ys = [], []

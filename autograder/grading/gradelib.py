@@ -1,8 +1,8 @@
 """What the hidden graders share: calling a submission's functions through its runner, with
 learner-facing messages, and tiny models.
 
-The graders never import a submission: ``sub`` is a :class:`autograder.judge.RemoteModule`,
-and what comes back is plain data or a :class:`~autograder.judge.Handle`. A message says what
+The graders never import a submission: ``sub`` is a :class:`autograder.grading.judge.RemoteModule`,
+and what comes back is plain data or a :class:`~autograder.grading.judge.Handle`. A message says what
 was called, what came back and what was expected (exercism's style).
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import Any
 
-from autograder.judge import Handle, Recipe, RemoteError, RemoteModule, RunnerFailure
-from autograder.plugin import GraderFailure
+from autograder.grading.judge import Handle, Recipe, RemoteError, RemoteModule, RunnerFailure
+from autograder.grading.plugin import GraderFailure
 
 
 class SubmissionError(GraderFailure):
@@ -82,7 +82,7 @@ def _learner_error(exc: RemoteError | RunnerFailure, desc: str) -> GraderFailure
     if exc.is_a(NotImplementedError):
         return GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).")
     if exc.limit:
-        from autograder.judge import _limit_words
+        from autograder.grading.judge import _limit_words
 
         return GraderFailure(f"called {desc}: it went over {_limit_words(exc.limit)} of the grading sandbox "
                              f"({exc.type}: {exc.message}){exc.where()}")
@@ -186,12 +186,12 @@ class R:  # noqa: N801 - a namespace of recipes (arguments built in the runner)
 
 
 class tiny:  # noqa: N801 - a namespace of cached constructors
-    """Tiny random-weight models (seconds to load) built from configs; see autograder.models."""
+    """Tiny random-weight models (seconds to load) built from configs; see autograder.course.models."""
 
     @staticmethod
     @cache
     def path(kind: str) -> str:
-        from autograder.models import tiny_model_dir
+        from autograder.course.models import tiny_model_dir
 
         return str(tiny_model_dir(kind))
 

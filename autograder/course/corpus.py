@@ -15,7 +15,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from autograder.data import SPLITS, cache_dir, load_splits, spec
+from autograder.course.data import SPLITS, cache_dir, load_splits, spec
 
 #: Words that name an emotion outright. A text containing one can be classified by keyword
 #: lookup, so at least half of the corpus must do without them (dair-ai/emotion, built from
