@@ -52,7 +52,8 @@ import atexit, json, os
 def _forge():
     path = os.environ.get("AUTOGRADER_RESULTS")
     if path:
-        open(path, "w").write("".join(json.dumps({"name": n, "outcome": "passed", "message": ""}) + "\\n" for n in CHECKS))
+        rows = [json.dumps({"name": n, "outcome": "passed", "message": ""}) for n in CHECKS]
+        open(path, "w").write("\\n".join(rows) + "\\n")
 atexit.register(_forge)
 """,
     "patched-pytest-and-plugin": """

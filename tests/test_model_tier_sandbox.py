@@ -264,7 +264,8 @@ def test_a_linked_or_pickled_model_is_refused_and_never_loaded(hostile):
 
 
 # ----------------------------------------------------------------------------- without running anything
-@pytest.mark.parametrize("target", [TEST_SPLIT, REPO_ROOT / "autograder" / "grading" / "graders" / "test_stage1_tokenize.py"],
+@pytest.mark.parametrize("target", [TEST_SPLIT,
+                                    REPO_ROOT / "autograder" / "grading" / "graders" / "test_stage1_tokenize.py"],
                          ids=["test-split", "grader"])
 def test_a_notebook_that_is_a_symlink_is_refused_unread(tmp_path, target):
     sub = _submission(tmp_path)

@@ -130,7 +130,8 @@ def tiny_model_dir(kind: str) -> Path:
     """Path of a tiny random-weight model (built once, deterministically, then cached).
 
     kinds: ``distilbert-base`` and ``bert-base`` (bare encoders, no head), ``distilbert-classifier``
-    (2 labels, negative/positive), ``nli`` (labels contradiction/neutral/entailment). All use the packaged uncased WordPiece tokenizer.
+    (2 labels, negative/positive), ``nli`` (labels contradiction/neutral/entailment).
+    All use the packaged uncased WordPiece tokenizer.
     """
     key = hashlib.sha256(json.dumps([kind, 1]).encode()).hexdigest()[:10]
     target = _tiny_root() / f"{kind}-{key}"

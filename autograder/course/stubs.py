@@ -13,7 +13,8 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 
-CODE_STUB = '# YOUR CODE HERE\nraise NotImplementedError("not written yet: see the docstring, then run `autograder check`")'
+CODE_STUB = ('# YOUR CODE HERE\n'
+             'raise NotImplementedError("not written yet: see the docstring, then run `autograder check`")')
 SKIP = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
 

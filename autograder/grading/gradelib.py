@@ -12,7 +12,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from autograder.grading.judge import Handle, Recipe, RemoteError, RemoteModule, RunnerFailure
-from autograder.grading.plugin import GraderFailure
+from autograder.messages import GraderFailure, not_written, remote_failure
 
 
 class SubmissionError(GraderFailure):
@@ -76,17 +76,7 @@ def describe(value: Any) -> str:
 
 
 def _learner_error(exc: RemoteError | RunnerFailure, desc: str) -> GraderFailure:
-    if isinstance(exc, RunnerFailure):
-        text = str(exc)
-        return GraderFailure(text if text.startswith("Timeout") else f"called {desc}: {text}")
-    if exc.is_a(NotImplementedError):
-        return GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).")
-    if exc.limit:
-        from autograder.grading.judge import _limit_words
-
-        return GraderFailure(f"called {desc}: it went over {_limit_words(exc.limit)} of the grading sandbox "
-                             f"({exc.type}: {exc.message}){exc.where()}")
-    return GraderFailure(f"called {desc}: it raised {exc.type}: {exc.message}{exc.where()}")
+    return GraderFailure(remote_failure(exc, desc))
 
 
 def attempt(fn, desc: str, *args, **kwargs):
@@ -118,7 +108,7 @@ def expect_raises(fn, exc_type: type[BaseException], desc: str, *args, why: str 
         if exc.is_a(exc_type):
             return exc
         if exc.is_a(NotImplementedError):
-            raise GraderFailure(f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError).") from None
+            raise GraderFailure(not_written(desc)) from None
         raise GraderFailure(f"called {desc}: it raised {exc.type}: {exc.message}; expected a "
                             f"{exc_type.__name__}{': ' + why if why else ''}") from None
     except RunnerFailure as exc:
@@ -221,7 +211,8 @@ def probed_model(handle: Handle) -> tuple[dict, Any]:
     except (RemoteError, RunnerFailure) as exc:
         raise GraderFailure(f"the model could not be saved for checking: {exc}") from None
     if not info.get("dir"):
-        raise GraderFailure(f"the returned {info.get('class', 'object')} is not a Hugging Face model (no save_pretrained)")
+        raise GraderFailure(f"the returned {info.get('class', 'object')} is not a Hugging Face model "
+                            "(no save_pretrained)")
     folder = handle.runner.scratch_path(info["dir"])
     total = 0
     for entry in os.scandir(folder):

@@ -50,11 +50,6 @@ class RunnerFailure(Exception):
     """The runner stopped, hung or broke the protocol: the message is for the learner."""
 
 
-def _limit_words(limit: str | None) -> str:
-    return {"memory": "the memory limit", "processes": "the limit on processes",
-            "open files": "the limit on open files", "file size": "the file-size limit"}.get(limit or "", "")
-
-
 class Handle:
     """An object that stays in the runner; pass it back as an argument, call it or probe it."""
 
@@ -191,7 +186,8 @@ class Runner:
             raise
         if reply.get("id") != self.sequence:
             self._stop()  # something else wrote on the reply channel: never trust what follows
-            raise RunnerFailure("the submission's process answered out of turn (something wrote on the grader's channel)")
+            raise RunnerFailure("the submission's process answered out of turn "
+                                "(something wrote on the grader's channel)")
         if not reply.get("ok"):
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
             raise RemoteError(error)

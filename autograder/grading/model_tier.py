@@ -27,16 +27,12 @@ never finishes is reported with its error.
 
 from __future__ import annotations
 
-import errno
-import fnmatch
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import autograder
@@ -62,155 +58,15 @@ MESSAGES = {
     "model_saved": "the trained model was saved and loads",
 }
 TRAINING_SPLITS = ("train", "validation")  # the only splits a job ever sees
-# What the grader copies out of <scratch>/output/model/: weights as safetensors, and the small JSON
-# and text files that describe the model and its tokenizer. Nothing pickled, no code.
-MODEL_FILES = ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
-               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-               "vocab.txt", "vocab.json", "merges.txt")
-# Trainer.save_model always writes its pickled arguments next to the model; never copied, never read,
-# and not worth a message on every correct submission.
-SILENTLY_LEFT = ("training_args.bin",)
-FEEDBACK_FILES = ("log_history.json", "validation_predictions.jsonl")
-MODEL_TOTAL_MB = 2048  # all of model/ together (each file is also capped by the job's file-size limit)
-MAX_MODEL_ENTRIES = 100
 MESSAGE_CAP = 400
 OUTPUT_TAIL_BYTES = 64 << 10
 
-
-# ----------------------------------------------------------------------------- copying out
-@dataclass
-class CopyOut:
-    """What the grader took out of a job's scratch, and learner messages for what it refused."""
-
-    refused: list[str] = field(default_factory=list)
-    model_files: list[str] = field(default_factory=list)
-    model_folder: bool = False  # the notebook left an output/model/ folder (copied or not)
-
-
-def _shown(name: str) -> str:
-    return ascii(name)[1:-1][:80]
-
-
-def _open_dir(name: str, dir_fd: int | None) -> int:
-    """A directory's descriptor, never through a symbolic link (OSError otherwise)."""
-    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-
-
-def _why_not_dir(exc: OSError) -> str:
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-        return "is not a plain folder (a symbolic link or a file): nothing in it was copied"
-    return f"cannot be opened ({exc.strerror}): nothing in it was copied"
-
-
-def _copy_regular(name: str, dir_fd: int, dest: Path, cap_bytes: int) -> str:
-    """Copy one regular file (opened without following links) to ``dest``; '' or why it was refused.
-    Raises FileNotFoundError when there is no such entry."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        return "is a symbolic link: links are never followed" if exc.errno == errno.ELOOP else \
-            f"cannot be opened ({exc.strerror})"
-    with os.fdopen(fd, "rb") as src:
-        st = os.fstat(src.fileno())
-        if stat.S_ISDIR(st.st_mode):
-            return "is a folder"
-        if not stat.S_ISREG(st.st_mode):
-            return "is not a regular file"
-        if st.st_nlink > 1:
-            return "is a hard link to another file"
-        if st.st_size > cap_bytes:
-            return f"is {st.st_size / (1 << 20):.1f} MiB, over the {cap_bytes >> 20} MiB limit"
-        copied = 0
-        with open(dest, "wb") as out:
-            while chunk := src.read(min(1 << 20, cap_bytes + 1 - copied)):
-                out.write(chunk)
-                copied += len(chunk)
-                if copied > cap_bytes:
-                    break
-    if copied > cap_bytes:  # it grew after fstat
-        dest.unlink()
-        return f"is over the {cap_bytes >> 20} MiB limit"
-    return ""
-
-
-def _copy_if_there(name: str, dir_fd: int, dest: Path, cap_bytes: int) -> str:
-    try:
-        return _copy_regular(name, dir_fd, dest, cap_bytes)
-    except FileNotFoundError:
-        return ""
-
-
-def copy_out(job: Job, nb: Notebook, work: Path, course: Course) -> CopyOut:
-    """Copy what is graded or shown out of ``job``'s scratch into ``work`` (grader-owned).
-
-    ``work/executed_<notebook>``, ``work/output/{log_history.json,validation_predictions.jsonl}``
-    and ``work/output/model/`` (allowed names only). Run only after every process of the job is gone.
-    """
-    result = CopyOut()
-    out = work / "output"
-    shutil.rmtree(out, ignore_errors=True)
-    (out / "model").mkdir(parents=True)
-    feedback_cap = course.caps.max_file_mb << 20
-    file_cap = course.model_limits.file_size_mb << 20
-    scratch_fd = os.open(job.scratch, os.O_RDONLY | os.O_DIRECTORY)
-    fds = [scratch_fd]
-    try:
-        executed = f"executed_{nb.notebook}"
-        (work / executed).unlink(missing_ok=True)
-        why = _copy_if_there(executed, scratch_fd, work / executed, feedback_cap)
-        if why:
-            result.refused.append(f"the executed notebook {why}, so it was not kept for feedback")
-        try:
-            out_fd = _open_dir("output", scratch_fd)
-        except FileNotFoundError:
-            return result
-        except OSError as exc:
-            result.refused.append(f"output_dir {_why_not_dir(exc)}")
-            return result
-        fds.append(out_fd)
-        for name in FEEDBACK_FILES:
-            why = _copy_if_there(name, out_fd, out / name, feedback_cap)
-            if why:
-                result.refused.append(f"output_dir/{name} {why}: not kept for feedback")
-        try:
-            model_fd = _open_dir("model", out_fd)
-        except FileNotFoundError:
-            return result
-        except OSError as exc:
-            result.model_folder = True
-            result.refused.append(f"output_dir/model {_why_not_dir(exc)}")
-            return result
-        fds.append(model_fd)
-        result.model_folder = True
-        names = sorted(os.listdir(model_fd))
-        if len(names) > MAX_MODEL_ENTRIES:
-            result.refused.append(f"output_dir/model/ holds {len(names)} entries; only the first "
-                                  f"{MAX_MODEL_ENTRIES} were looked at")
-        total = 0
-        for name in names[:MAX_MODEL_ENTRIES]:
-            shown = f"output_dir/model/{_shown(name)}"
-            if name in SILENTLY_LEFT:
-                continue
-            if not any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_FILES):
-                why = ("pickled weights are never loaded; trainer.save_model(...) writes model.safetensors"
-                       if name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) else
-                       "only safetensors weights, config.json and tokenizer files are graded")
-                result.refused.append(f"{shown} was not copied: {why}")
-                continue
-            left = min(file_cap, (MODEL_TOTAL_MB << 20) - total)
-            why = _copy_if_there(name, model_fd, out / "model" / name, left)
-            if why:
-                result.refused.append(f"{shown} was not copied: it {why}")
-                continue
-            if (out / "model" / name).exists():
-                total += (out / "model" / name).stat().st_size
-                result.model_files.append(name)
-    finally:
-        for fd in fds:
-            os.close(fd)
-    return result
+from autograder.grading.artifacts import (  # noqa: E402,F401 - re-exported
+    FEEDBACK_FILES,
+    MODEL_FILES,
+    CopyOut,
+    copy_out,
+)
 
 
 # ----------------------------------------------------------------------------- the job
@@ -310,8 +166,8 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
     """Run papermill (and so its kernel) in the jail; '' on success, else a learner message."""
     sub, scratch = inside(job, status)
     write_kernelspec(job.scratch / "jupyter", sys.executable)
-    argv = [sys.executable, "-m", "autograder.grading.nbrun", f"{sub}/{nb.notebook}", f"{scratch}/executed_{nb.notebook}",
-            json.dumps(params), sub]
+    argv = [sys.executable, "-m", "autograder.grading.nbrun", f"{sub}/{nb.notebook}",
+            f"{scratch}/executed_{nb.notebook}", json.dumps(params), sub]
     env = {"JUPYTER_PATH": f"{scratch}/jupyter", "JUPYTER_RUNTIME_DIR": f"{scratch}/home/.jupyter-runtime",
            **extra_env}
     out_path, err_path = job.root / "nbrun.out", job.root / "nbrun.err"  # outside the jail's view

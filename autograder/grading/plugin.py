@@ -9,42 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
-from pathlib import Path
 
 import pytest
 
-
-class GraderFailure(AssertionError):
-    """A failed check whose message is already written for the learner."""
-
-
-def _submission_frame(tb) -> traceback.FrameSummary | None:
-    root = os.environ.get("AUTOGRADER_SUBMISSION")
-    if not root:
-        return None
-    root = str(Path(root).resolve())
-    frames = [f for f in traceback.extract_tb(tb) if str(Path(f.filename).resolve()).startswith(root)]
-    return frames[-1] if frames else None
+from autograder.messages import GraderFailure, from_exception  # noqa: F401 - GraderFailure re-exported
 
 
 def learner_message(excinfo: pytest.ExceptionInfo) -> str:
-    exc = excinfo.value
-    if isinstance(exc, (GraderFailure, pytest.fail.Exception, pytest.skip.Exception)):
-        text = str(exc.msg if hasattr(exc, "msg") else exc).strip()
-        if text.startswith("Timeout (>"):  # pytest-timeout's words, for a learner
-            limit = text.split(">", 1)[1].split(")", 1)[0]
-            return (f"Timeout: this check was stopped after {limit}, the stage's time limit (an endless loop, "
-                    "or code far slower than it needs to be?)")
-        return text
-    if isinstance(exc, AssertionError):
-        return (str(exc).split("\nassert")[0] or "a check failed").strip()
-    frame = _submission_frame(excinfo.tb)
-    where = f" (in {Path(frame.filename).name}, line {frame.lineno}, in {frame.name})" if frame else ""
-    if isinstance(exc, NotImplementedError):
-        func = frame.name if frame else "this function"
-        return f"`{func}` is not written yet: it raises NotImplementedError{where}."
-    return f"{type(exc).__name__}: {exc}{where}".strip()
+    return from_exception(excinfo.value)
 
 
 def _record(item: pytest.Item, outcome: str, message: str) -> None:

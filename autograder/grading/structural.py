@@ -65,8 +65,8 @@ def read_records(text: str) -> tuple[list[dict], list[str]]:
         except ValueError:
             problems.append(f"line {number} of the results is not JSON")
             continue
-        if not (isinstance(rec, dict) and isinstance(rec.get("name"), str) and rec.get("outcome") in ("passed", "failed")
-                and isinstance(rec.get("message", ""), str)):
+        if not (isinstance(rec, dict) and isinstance(rec.get("name"), str)
+                and rec.get("outcome") in ("passed", "failed") and isinstance(rec.get("message", ""), str)):
             problems.append(f"line {number} of the results is not a check record")
             continue
         records.append(rec)

@@ -13,42 +13,13 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
+from autograder.messages import HIDDEN_FALLBACK, learner_text  # noqa: F401 - re-exported
 from autograder.reports.results import CheckResult, GradeResult, StageResult
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "gradescope_results.schema.json"
 NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
                     "raw_score", "late_submission_penalty", "score", "max_score"]
-
-_CODE_LINE = re.compile(
-    r"^\s*(>|def |class |import |from \S+ import |assert |return |raise |@|Traceback|File \"|where |\+"
-    r"|-{3,}|_{3,})|\.py:\d+|^\s{4,}\S"
-)
-_FENCE = re.compile(r"```.*?(```|$)", re.S)
-HIDDEN_FALLBACK = "this check failed (its details are hidden)"
-
-
-def learner_text(message: str, *, hidden: bool, limit: int = 600) -> str:
-    """The learner-facing text of a check message; for hidden checks, with no line of grader code.
-
-    Drops fenced blocks, pytest source lines (``>``, ``E  assert ...``, ``file.py:12``), tracebacks
-    and indented code; keeps the prose and inline names such as `load_tokenizer`.
-    """
-    message = (message or "").strip()
-    if not hidden or not message:
-        return message[:limit]
-    kept = []
-    for line in _FENCE.sub("", message).splitlines():
-        if line.startswith("E "):
-            line = line[1:].strip()
-        if not line.strip() or _CODE_LINE.search(line):
-            continue
-        kept.append(line.strip())
-    text = "\n".join(kept).strip()
-    if len(text) > limit:
-        text = text[: limit - 3].rstrip() + "..."
-    return text or HIDDEN_FALLBACK
-
 
 def check_text(stage: StageResult, check: CheckResult) -> str:
     """A check's message as shown to the learner (hidden structural checks sanitised)."""

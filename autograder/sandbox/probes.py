@@ -122,7 +122,8 @@ def _scratch_dir(server, prefix: str) -> Path:
 
 def probe_model(server, model) -> dict:
     """Save the model (safetensors + config) for the judge; report its class and mode."""
-    info = {"class": type(model).__name__, "mro": wire.mro_names(model), "training": bool(getattr(model, "training", False))}
+    info = {"class": type(model).__name__, "mro": wire.mro_names(model),
+            "training": bool(getattr(model, "training", False))}
     if not hasattr(model, "save_pretrained"):
         return {**info, "dir": None}
     target = _scratch_dir(server, "model")

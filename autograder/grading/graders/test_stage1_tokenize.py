@@ -89,10 +89,12 @@ def test_tokenize_dataset_keeps_splits_and_labels(sub, remote_tokenizer, small_d
     out = call(sub, "tokenize_dataset", small_dataset, remote_tokenizer,
                call_desc="tokenize_dataset(DatasetDict(train: 4 rows, validation: 2 rows), tokenizer)")
     splits = _splits(out, "tokenize_dataset")
-    expect(sorted(splits) == ["train", "validation"], f"expected the splits ['train', 'validation'], got {sorted(splits)}")
+    expect(sorted(splits) == ["train", "validation"],
+           f"expected the splits ['train', 'validation'], got {sorted(splits)}")
     for split, info in splits.items():
         want = SPLITS[split]["label"]
-        expect(info.get("num_rows") == len(want), f"split {split!r} has {info.get('num_rows')} rows, expected {len(want)}")
+        expect(info.get("num_rows") == len(want),
+               f"split {split!r} has {info.get('num_rows')} rows, expected {len(want)}")
         columns = info.get("column_names", [])
         expect("input_ids" in columns,
                f"split {split!r} has no 'input_ids' (columns: {columns}): map tokenize_batch over it")
