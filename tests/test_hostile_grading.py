@@ -185,3 +185,19 @@ def test_unreadable_results_lines_are_errors_not_crashes():
     twice = [{"name": n, "outcome": "passed", "message": ""} for n in STAGE.checks] * 2
     result = stage_result(STAGE, twice, "", 0.0)
     assert result.score == 0 and all("more than once" in c.message for c in result.checks)
+
+
+def test_the_judge_never_imports_the_submission(tmp_path, monkeypatch):
+    """With the jail off (so the module can write a host file), every process that imported the
+    submission is a runner: never the pytest process that judges."""
+    monkeypatch.setenv("AUTOGRADER_SANDBOX", "off")
+    log = tmp_path / "imported-by.txt"
+    spy = f"import sys\nopen({str(log)!r}, 'a').write(' '.join(sys.argv) + '\\n')\n"
+    source = SOLUTION.replace("from __future__ import annotations\n", "from __future__ import annotations\n" + spy, 1)
+    from autograder.sandbox.jail import SandboxStatus
+
+    result = grade_stage(STAGE, _write(tmp_path, "spy", source), sandbox=SandboxStatus(False, "test"))
+    assert result.score == result.max_score, [(c.name, c.message) for c in result.checks]
+    importers = log.read_text().splitlines()
+    assert importers and all("sandbox/runner.py" in line for line in importers), importers
+    assert not any("pytest" in line for line in importers)
