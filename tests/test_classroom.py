@@ -13,7 +13,7 @@ import pytest
 from autograder.batch import classroom
 from autograder.cli import main
 
-TEMPLATES = Path(classroom.__file__).parent / "templates"
+TEMPLATES = Path(classroom.__file__).parent.parent / "templates"
 GIT_ID = ["-c", "user.name=Student", "-c", "user.email=student@example.com"]
 
 

@@ -5,11 +5,11 @@ import torch
 
 def test_grader_embedding_reference_is_sentence_transformers():
     """The graders embed with their own copy of the recipe (fast); it must equal sentence-transformers'."""
-    from autograder.graders.test_stage6_zero_shot import SENTENCES, reference_embeddings
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 
     from autograder.course.models import packaged_encoder_path
+    from autograder.grading.graders.test_stage6_zero_shot import SENTENCES, reference_embeddings
 
     path = packaged_encoder_path()
     texts = [*SENTENCES, "This text is about music.", "a very long review " * 120]

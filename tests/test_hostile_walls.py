@@ -20,7 +20,7 @@ from autograder import REPO_ROOT
 from autograder.course.manifest import load_course
 from autograder.course.models import tiny_model_dir
 from autograder.grading.judge import RemoteError, Runner, RunnerFailure
-from autograder.sandbox.jail import ROOT_HEADROOM, detect
+from autograder.sandbox.jail import detect
 
 pytestmark = pytest.mark.skipif(not detect().on, reason=f"needs the jail: {detect().describe()}")
 
@@ -233,10 +233,15 @@ def test_memory_limit_names_itself(submission):
 
 
 def test_process_limit_names_itself(submission):
+    """A pids cgroup per job where the grader may make one (root), else RLIMIT_NPROC."""
+    from autograder.sandbox.limits import process_cap
+
+    if os.getuid() == 0 and process_cap() != "pids cgroup":
+        pytest.skip("grading as root without a writable pids cgroup: no exact cap on tasks (docs/security.md)")
     runner = _runner(submission, processes=24)
     try:
         with pytest.raises(RemoteError) as info:
-            runner.module("attacks").call("fork_many", 24 + ROOT_HEADROOM + 200)
+            runner.module("attacks").call("fork_many", 300)
         assert info.value.limit == "processes"
     finally:
         runner.close()

@@ -20,7 +20,7 @@ from typing import Any
 from autograder.course.manifest import Limits, SubmissionCaps
 from autograder.procs import exit_reason, kill_tree, signal_of
 from autograder.sandbox import wire
-from autograder.sandbox.jail import Job, SandboxStatus, inside, spawn
+from autograder.sandbox.jail import Job, SandboxStatus, inside, release, spawn
 
 RUNNER = Path(__file__).resolve().parent.parent / "sandbox" / "runner.py"
 
@@ -135,6 +135,7 @@ class Runner:
     def _stop(self) -> None:
         if self.proc is not None:
             kill_tree(self.proc)
+            release(self.proc)
             for stream in (self.proc.stdin, self.proc.stdout):
                 try:
                     stream.close()

@@ -51,7 +51,7 @@ from autograder.grading.evaluator import score as score_predictions
 from autograder.grading.nbrun import write_kernelspec
 from autograder.procs import exit_reason, kill_tree
 from autograder.reports.results import CheckResult, StageResult
-from autograder.sandbox.jail import Job, SandboxStatus, detect, inside, spawn
+from autograder.sandbox.jail import Job, SandboxStatus, detect, inside, release, spawn
 
 MESSAGES = {
     "notebook_runs": "the notebook ran from top to bottom",
@@ -180,6 +180,7 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
         return f"{nb.notebook} did not finish within {nb.timeout:.0f} s and was stopped"
     finally:
         kill_tree(proc)  # the whole tree, also after a normal end: nothing of the job outlives it
+        release(proc)
     if returncode == 0:
         return ""
     return _failure_message(nb, returncode, _tail(out_path), _tail(err_path), course)

@@ -14,7 +14,6 @@ status says ``sandbox: off (<reason>)``; ``require_sandbox`` turns that into an 
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from autograder import REPO_ROOT
 from autograder.course.manifest import Limits, SubmissionCaps
 from autograder.procs import jail_env
+from autograder.sandbox.limits import new_pids_cgroup, preexec, release_cgroup
 
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
 SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "venv", "outputs", "grading_runs",
@@ -176,41 +176,6 @@ def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
 
 
-def _process_count(uid: int) -> int:
-    """Tasks (threads included) of ``uid`` now: RLIMIT_NPROC counts all of them, machine-wide,
-    so the job's cap sits on top of what the user already runs."""
-    n = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    n += len(os.listdir(f"/proc/{entry}/task"))
-            except OSError:
-                pass
-    return n
-
-
-# RLIMIT_NPROC counts every task of the real user machine-wide. Jailed as root, a job's tasks are
-# root's, so its cap sits on top of what root runs at its start, plus room for the tasks other
-# jobs start meanwhile (a fork bomb is still stopped within about a thousand tasks).
-ROOT_HEADROOM = 512
-
-
-def preexec(limits: Limits):
-    """rlimits for the child (inherited by bwrap and everything it starts)."""
-    nproc = limits.processes + _process_count(os.getuid()) + (ROOT_HEADROOM if os.getuid() == 0 else 0)
-
-    def apply() -> None:
-        mb = 1 << 20
-        for res, value in ((resource.RLIMIT_AS, limits.memory_mb * mb), (resource.RLIMIT_NPROC, nproc),
-                           (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
-                           (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)):
-            resource.setrlimit(res, (value, value))
-        # SIGXCPU at the soft limit (a message can name it), SIGKILL 5 s later
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-    return apply
-
-
 def jail_argv(argv: list[str], job: Job, *, ro: tuple[Path, ...] = (), hide: tuple[Path, ...] = (),
               threads: int | None = None, env_extra: dict[str, str] | None = None) -> list[str]:
     """The bwrap command line around ``argv`` for ``job``; ``ro`` are extra read-only paths."""
@@ -251,7 +216,20 @@ def spawn(argv: list[str], job: Job, limits: Limits, status: SandboxStatus, *, r
         cmd = argv
         env = jail_env(str(job.scratch / "home"), threads, **(env_extra or {}))
         popen.setdefault("cwd", str(job.scratch))
-    return subprocess.Popen(cmd, env=env, preexec_fn=preexec(limits), start_new_session=True, **popen)
+    cgroup = new_pids_cgroup(limits.processes)
+    try:
+        proc = subprocess.Popen(cmd, env=env, preexec_fn=preexec(limits, cgroup), start_new_session=True, **popen)
+    except BaseException:
+        release_cgroup(cgroup)
+        raise
+    proc.pids_cgroup = cgroup  # released with release(proc) once the job's tree is killed
+    return proc
+
+
+def release(proc: subprocess.Popen | None) -> None:
+    """Free what a job held outside its jail (its pids cgroup); call after killing its tree."""
+    if proc is not None:
+        release_cgroup(getattr(proc, "pids_cgroup", None))
 
 
 def inside(job: Job, status: SandboxStatus) -> tuple[str, str]:
