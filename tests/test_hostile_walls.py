@@ -222,37 +222,23 @@ def test_no_process_outlives_the_job(submission):
     assert alive == []
 
 
-def test_memory_limit_names_itself(submission):
-    runner = _runner(submission, memory_mb=2560)
-    try:
-        with pytest.raises(RemoteError) as info:
-            runner.module("attacks").call("allocate", 3072)
-        assert info.value.limit == "memory"
-    finally:
-        runner.close()
-
-
-def test_process_limit_names_itself(submission):
-    """A pids cgroup per job where the grader may make one (root), else RLIMIT_NPROC."""
+@pytest.mark.parametrize("limit, attack, arg, name", [
+    ({"memory_mb": 2560}, "allocate", 3072, "memory"),
+    ({"processes": 24}, "fork_many", 300, "processes"),
+    ({"file_size_mb": 2}, "big_file", 8, "file size"),
+], ids=["memory", "processes", "file-size"])
+def test_a_limit_names_itself(submission, limit, attack, arg, name):
+    """Each limit stops the call with an error that says which one; the cap on tasks is a pids
+    cgroup per job where the grader may make one (root), else RLIMIT_NPROC."""
     from autograder.sandbox.limits import process_cap
 
-    if os.getuid() == 0 and process_cap() != "pids cgroup":
+    if name == "processes" and os.getuid() == 0 and process_cap() != "pids cgroup":
         pytest.skip("grading as root without a writable pids cgroup: no exact cap on tasks (docs/security.md)")
-    runner = _runner(submission, processes=24)
+    runner = _runner(submission, **limit)
     try:
         with pytest.raises(RemoteError) as info:
-            runner.module("attacks").call("fork_many", 300)
-        assert info.value.limit == "processes"
-    finally:
-        runner.close()
-
-
-def test_file_size_limit_names_itself(submission):
-    runner = _runner(submission, file_size_mb=2)
-    try:
-        with pytest.raises(RemoteError) as info:
-            runner.module("attacks").call("big_file", 8)
-        assert info.value.limit == "file size"
+            runner.module("attacks").call(attack, arg)
+        assert info.value.limit == name
     finally:
         runner.close()
 

@@ -19,8 +19,9 @@ class SubmissionError(GraderFailure):
     """The submission's file is missing or cannot be imported."""
 
 
-def import_submission_module(runner, module: str) -> RemoteModule:
-    """Import ``module`` in the runner, with a learner message on failure."""
+def remote_module(runner, module: str) -> RemoteModule:
+    """Ask the stage's runner (another process, in the jail) to import ``module``; the judge gets a
+    remote handle to it, never the module itself. A learner message when it cannot."""
     try:
         remote = runner.module(module)
     except RemoteError as exc:

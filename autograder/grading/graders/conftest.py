@@ -15,7 +15,7 @@ from autograder.procs import OFFLINE
 for _key, _value in OFFLINE.items():
     os.environ.setdefault(_key, _value)
 
-from autograder.grading.gradelib import import_submission_module, tiny  # noqa: E402
+from autograder.grading.gradelib import remote_module, tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +59,7 @@ def stage_module(runner):
     def load(module: str):
         if module not in cache:
             try:
-                cache[module] = (import_submission_module(runner, module), None)
+                cache[module] = (remote_module(runner, module), None)
             except Exception as exc:  # noqa: BLE001 - any import failure becomes a learner message
                 cache[module] = (None, exc)
         mod, exc = cache[module]
