@@ -81,12 +81,20 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
         return 2
     print(sandbox.describe(), file=sys.stderr)
     out = Path(args.out)
-    results = grade_batch(Path(args.submissions), out, workers=args.workers, stages=args.stage or None,
-                          tier=args.tier, regrade=args.regrade, require_sandbox=not args.no_require_sandbox)
-    write_class_reports(results, out, assignment=args.assignment)
+    from autograder.batch.engine import ClusterUnavailable
+
+    try:
+        results = grade_batch(Path(args.submissions), out, workers=args.workers, stages=args.stage or None,
+                              tier=args.tier, regrade=args.regrade, require_sandbox=not args.no_require_sandbox,
+                              cluster=args.cluster, scheduler=args.scheduler)
+    except ClusterUnavailable as exc:
+        print(f"autograder grade-batch: {exc}", file=sys.stderr)
+        return 2
+    write_class_reports(results, out, assignment=args.assignment, submissions=Path(args.submissions))
     for r in results:
         print(f"{r.submission:<24} {r.score:g}/{r.max_score:g}")
-    print(f"gradebook: {out / 'gradebook.csv'}; per-student reports: {out / 'reports'}")
+    print(f"gradebook: {out / 'gradebook.csv'}; class report: {out / 'class_report.html'}; "
+          f"per-student reports: {out / 'reports'}")
     return 0
 
 
@@ -200,7 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("grade-batch", help="grade a folder of student folders or zips (resumable)")
     b.add_argument("submissions")
     b.add_argument("--out", default="grading_batch", help="results, reports and gradebooks go here")
-    b.add_argument("--workers", type=int, default=1, help="parallel workers (they split the CPU cores)")
+    b.add_argument("--workers", type=int, default=1, help="Dask workers of a local cluster (they split the CPU "
+                                                          "cores), or Slurm jobs of --cluster slurm")
+    b.add_argument("--cluster", choices=["local", "slurm"], default="local",
+                   help="local: a Dask LocalCluster on this machine; slurm: dask-jobqueue's SLURMCluster with "
+                        "course.toml [cluster.slurm] (pip install 'llm-course-kit[cluster]')")
+    b.add_argument("--scheduler", help="grade on a running Dask cluster instead, e.g. tcp://HOST:8786")
     b.add_argument("--stage", action="append", help="grade only this stage (repeatable)")
     b.add_argument("--tier", choices=["structural", "model", "all"], default="structural")
     b.add_argument("--regrade", action="store_true", help="grade students again even if they have a result")

@@ -1,5 +1,6 @@
-"""Many submissions: one child process per submission from a fresh copy (local.py, worker.py),
-and collecting students' repositories (classroom.py)."""
+"""Many submissions: one Dask task per submission (engine.py, task.py), each graded in a fresh child
+process (local.py, worker.py), results written by the client only (store.py); collecting students'
+repositories (classroom.py)."""
 
 from autograder.batch.local import grade_batch, normalise_id, write_class_reports
 

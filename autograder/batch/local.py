@@ -1,25 +1,23 @@
-"""Batch grading of a class: a folder of student folders (or zips), resumable, in parallel.
+"""Grading one submission in a fresh child process, and the batch over a class (``grade_batch``).
 
 The batch process is the class's judge (DESIGN.md, "The trust boundary"):
 
 - It discovers the submissions and gives each a normalised student id (:func:`normalise_id`;
   two submissions that map to one id are graded under distinct ids, each with a warning).
-- Each submission is graded from a fresh copy in a temporary folder outside ``OUT``: a folder is
-  copied (plain files only, within ``course.caps``), a zip is extracted by :func:`extract_zip`,
-  which refuses absolute paths, ``..``, links, device entries and anything over the caps (checked
-  from the headers and again while writing). A refused submission gets a result saying why.
-- One child process per submission (``python -m autograder.batch.worker``, in its own session,
-  cwd in the temporary folder, ``OUT`` in neither its arguments nor its environment) grades the
-  copy and sends its result back as JSON on a private stdout. The batch validates it
-  (:func:`validate_result`) and is the only writer of ``OUT``. A child that dies, hangs past the
-  submission's time limit (from the manifest's timeouts; killed with its whole tree) or prints
-  something that is not a well-formed result fails that submission only, with a message; the
-  failure is recorded like any result, so a resumed batch does not retry it (``regrade`` does).
-
-Each result goes to ``OUT/results/<id>.json`` as soon as it is graded (atomically), so an
-interrupted batch resumes where it stopped. At the end, result files that changed while the
-batch ran (not written by it) are restored, and files it did not write are removed. Workers split
-the CPU cores between them (torch threads per worker = cores // workers).
+- It makes a fresh, safe copy of each one (:func:`prepare`: plain files within ``course.caps``;
+  zips through :func:`extract_zip`), refusing a submission with a message, and zips the copy: a
+  Dask task carries those bytes and the course version (:mod:`autograder.batch.task`), never a
+  path, so the same task runs on this machine, a lab machine or a Slurm node.
+- On the worker, one child process per submission (``python -m autograder.batch.worker``, in its
+  own session, cwd in a temporary folder, the batch's ``OUT`` in neither its arguments nor its
+  environment) grades the copy and sends its result back as JSON on a private stdout; the result is
+  validated (:func:`validate_result`) on the worker and again here. A child that dies, hangs past
+  the time limit (killed with its whole tree) or prints something that is not a well-formed result
+  fails that submission only. A Dask worker that dies is retried elsewhere (a bounded number of
+  times, :mod:`autograder.batch.engine`); after that the submission fails with a message.
+- Only this process writes ``OUT`` (:mod:`autograder.batch.store`): each result as soon as it
+  arrives, atomically, so an interrupted batch resumes where it stopped; result files that changed
+  while the batch ran are restored, files it did not write are removed.
 """
 
 from __future__ import annotations
@@ -27,15 +25,12 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import shutil
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from autograder.course.manifest import SubmissionCaps, load_course
@@ -44,6 +39,10 @@ from autograder.reports.results import GradeResult
 
 WORKER = [sys.executable, "-P", "-m", "autograder.batch.worker"]  # -P: the cwd is not put on sys.path
 
+from autograder.batch.store import (  # noqa: E402
+    keep_run_files as _keep_run_files,  # noqa: F401 - kept for callers and tests
+)
+from autograder.batch.store import load_result, place_run_files, restore, result_path, snapshot, write_atomic  # noqa: E402
 from autograder.batch.submissions import (  # noqa: E402,F401 - re-exported for callers and tests
     Refused,
     Submission,
@@ -51,6 +50,7 @@ from autograder.batch.submissions import (  # noqa: E402,F401 - re-exported for 
     extract_zip,
     normalise_id,
     prepare,
+    zip_copy,
 )
 from autograder.batch.validate import (  # noqa: E402,F401
     OUTPUT_CAP,
@@ -62,6 +62,8 @@ from autograder.batch.validate import (  # noqa: E402,F401
     time_limit,
     validate_result,
 )
+
+_STOPS: dict[str, threading.Event] = {}  # batch id -> its stop event (tasks of a local cluster see it)
 
 
 # ----------------------------------------------------------------------------- the child process
@@ -75,10 +77,11 @@ _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
 
 
-def worker_env(threads: int | None, cwd: Path, out: Path) -> dict[str, str]:
-    """The worker's environment: the judge's (offline, thread split), minus anything naming ``out``."""
-    marks = {str(out.resolve()), str(out.absolute())}
-    env = {k: v for k, v in trusted_env(threads).items() if not any(len(m) > 1 and m in v for m in marks)}
+def worker_env(threads: int | None, cwd: Path, hide: Iterable[str] = (), **extra: str) -> dict[str, str]:
+    """The worker's environment: the judge's (offline, thread split), minus anything naming a path in
+    ``hide`` (the batch's output folder: a grading process is never told where results go)."""
+    marks = set(hide)
+    env = {k: v for k, v in trusted_env(threads, **extra).items() if not any(len(m) > 1 and m in v for m in marks)}
     env.pop("OLDPWD", None)
     env["PWD"] = str(cwd)
     return env
@@ -175,135 +178,56 @@ def run_worker(request: dict, cwd: Path, env: dict[str, str], limit_s: float,
     return reply
 
 
-def _keep_run_files(runs: Path, dest: Path, result: GradeResult, caps: SubmissionCaps) -> None:
-    """Model tier: keep the executed notebooks and log histories (plain files, within the caps) in
-    ``OUT/runs/<id>`` and point the result's paths there; paths elsewhere are dropped."""
-    if runs.is_dir():
-        for dirpath, _, filenames in os.walk(runs, followlinks=False):
-            for name in filenames:
-                path = Path(dirpath) / name
-                if not (name.startswith("executed_") and name.endswith(".ipynb")) and name != "log_history.json":
-                    continue
-                st = os.lstat(path)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > caps.max_file_mb << 20:
-                    continue
-                target = dest / path.relative_to(runs)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as src, open(target, "wb") as f:
-                    shutil.copyfileobj(src, f)
-    base = str(runs.resolve())
-    for stage in result.stages:
-        for key in ("output_dir", "executed_notebook"):
-            value = stage.details.get(key)
-            if isinstance(value, str) and (value == base or value.startswith(base + os.sep)):
-                stage.details[key] = str(dest / Path(value).relative_to(base))
-            elif key in stage.details:
-                del stage.details[key]
+def grade_folder_in_child(sid: str, root: Path, tmp: Path, *, expected: dict[str, Expected], tier: str,
+                          stages: list[str] | None, threads: int, limit_s: float, require_sandbox: bool,
+                          hide: Iterable[str] = (), model: str | None = None, batch: str | None = None) -> GradeResult:
+    """Grade the folder ``root`` (a fresh copy) in a child process, validate its reply; never raises.
 
-
-def grade_submission_in_child(sub: Submission, out: Path, *, expected: dict[str, Expected], tier: str,
-                              stages: list[str] | None, threads: int, caps: SubmissionCaps, limit_s: float,
-                              require_sandbox: bool, stop: threading.Event | None = None) -> GradeResult:
-    """Copy (or extract) ``sub``, grade the copy in a worker, validate the reply; never raises."""
+    The child's working folder and scratch live in ``tmp``; ``model`` (the worker's resolved course
+    model) is handed over through ``COURSE_MODEL`` so the child does not resolve it again.
+    """
+    stop = _STOPS.get(batch or "")
     if stop is not None and stop.is_set():
-        return failed_result(sub.id, "grading was interrupted (the batch was stopped)", "", expected)
-    tmp = Path(tempfile.mkdtemp(prefix="ag-batch-"))
+        return failed_result(sid, "grading was interrupted (the batch was stopped)", "", expected)
     try:
-        try:
-            root, warnings = prepare(sub, tmp, caps)
-        except Refused as exc:
-            return failed_result(sub.id, str(exc), str(exc), expected)
-        (tmp / "cwd").mkdir()
+        (tmp / "cwd").mkdir(exist_ok=True)
         request = {"submission": str(root), "tier": tier, "stages": stages, "threads": threads,
                    "work_dir": str(tmp / "runs"), "require_sandbox": require_sandbox}
+        env = worker_env(threads, tmp / "cwd", hide, **({"COURSE_MODEL": model} if model else {}))
         try:
-            reply = run_worker(request, tmp / "cwd", worker_env(threads, tmp / "cwd", out), limit_s, stop)
+            reply = run_worker(request, tmp / "cwd", env, limit_s, stop)
             if "error" in reply:
                 raise WorkerFailed(f"could not be graded: {str(reply['error'])[:300]}",
                                    str(reply.get("traceback", ""))[-STDERR_TAIL:])
             result = validate_result(reply["result"], expected)
         except WorkerFailed as exc:
-            return failed_result(sub.id, exc.learner, exc.instructor, expected)
+            return failed_result(sid, exc.learner, exc.instructor, expected)
         except MalformedResult as exc:
-            return failed_result(sub.id, "grading failed: the grading process's result was not well-formed",
+            return failed_result(sid, "grading failed: the grading process's result was not well-formed",
                                  str(exc), expected)
-        if tier in ("model", "all"):
-            _keep_run_files(tmp / "runs", out / "runs" / sub.id, result, caps)
-        result.submission = sub.id
-        result.warnings = [*sub.warnings, *warnings, *result.warnings]
+        result.submission = sid
         return result
     except Exception as exc:  # noqa: BLE001 - one submission never stops the batch
-        return failed_result(sub.id, f"could not be graded: {type(exc).__name__}", repr(exc), expected)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# ----------------------------------------------------------------------------- results folder
-def result_path(out: Path, student: str) -> Path:
-    return out / "results" / f"{student}.json"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def _read_plain(path: Path) -> str | None:
-    """A regular file's text (never through a link), or None."""
-    try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return None
-            return f.read(OUTPUT_CAP + 1).decode("utf-8", "replace")
-    except OSError:
-        return None
-
-
-def _snapshot(out: Path) -> dict[str, str]:
-    folder = out / "results"
-    if not folder.is_dir():
-        return {}
-    texts = {p.stem: _read_plain(p) for p in folder.glob("*.json")}
-    return {k: v for k, v in texts.items() if v is not None}
-
-
-def _restore(out: Path, written: dict[str, str], log: Callable[[str], None]) -> None:
-    """Result files are what this batch read or wrote: changed ones are restored, others removed."""
-    folder = out / "results"
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        if path.stem not in written:
-            path.unlink(missing_ok=True)
-            log(f"removed {path}: the batch did not write it (something else did, while it ran)")
-    for student, text in written.items():
-        if _read_plain(result_path(out, student)) != text:
-            _write_atomic(result_path(out, student), text)
-            log(f"restored {result_path(out, student)}: it was changed while the batch ran, not by the batch")
-
-
-def _load(text: str | None, student: str) -> GradeResult | None:
-    """A result file of an earlier run, if it is a well-formed result of stages of the course."""
-    try:
-        result = validate_result(json.loads(text), expected_stages("all"), fill_missing=False) if text else None
-    except (ValueError, MalformedResult):
-        return None
-    if result is not None:
-        result.submission = student
-    return result
+        return failed_result(sid, f"could not be graded: {type(exc).__name__}", repr(exc), expected)
 
 
 # ----------------------------------------------------------------------------- the batch
 def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[str] | None = None,
                 tier: str = "structural", regrade: bool = False, progress: bool = True,
                 caps: SubmissionCaps | None = None, limit_s: float | None = None, require_sandbox: bool = False,
-                log: Callable[[str], None] | None = None) -> list[GradeResult]:
+                cluster: str = "local", scheduler: str | None = None, retries: int | None = None,
+                stats: dict | None = None, log: Callable[[str], None] | None = None) -> list[GradeResult]:
     """Grade every student in ``submissions`` into ``out``; returns all results (old and new), by id.
 
-    ``caps`` defaults to the manifest's ``[sandbox.submission]``, ``limit_s`` (seconds per
-    submission) to :func:`time_limit`. A student whose result file is a well-formed result of the
-    same stages is not graded again unless ``regrade``.
+    ``cluster`` is ``local`` (a LocalCluster of ``workers`` workers on this machine) or ``slurm``;
+    ``scheduler`` (``tcp://HOST:PORT``) uses a running Dask cluster instead. ``caps`` defaults to the
+    manifest's ``[sandbox.submission]``, ``limit_s`` (seconds per submission) to :func:`time_limit`.
+    A student whose result file is a well-formed result of the course is not graded again unless
+    ``regrade``. ``stats`` (a dict) receives the per-task timings.
     """
+    from autograder.batch import engine
+    from autograder.batch.task import course_version
+
     def say(msg: str) -> None:
         (log or (lambda m: print(f"grade-batch: {m}", file=sys.stderr)))(msg)
 
@@ -316,52 +240,72 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
     for sub in students:
         for note in sub.warnings[:1]:
             say(f"{sub.source.name} -> {sub.id}: {note}")
-    written = _snapshot(out)
+    written = snapshot(out)
     results: dict[str, GradeResult] = {}
     for sub in students:
-        old = None if regrade else _load(written.get(sub.id), sub.id)
+        old = None if regrade else load_result(written.get(sub.id), sub.id)
         if old is not None:
             results[sub.id] = old
         elif sub.id in written and not regrade:
             say(f"{result_path(out, sub.id)} is not a well-formed result: grading {sub.id} again")
     todo = [s for s in students if s.id not in results]
-    workers, stop = max(1, workers), threading.Event()
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    batch_id, workers = uuid.uuid4().hex, max(1, workers)
+    _STOPS[batch_id] = threading.Event()
+    local_threads = max(1, (os.cpu_count() or 1) // workers) if scheduler is None and cluster == "local" else None
+    base = {"course_version": course_version(), "tier": tier, "stages": stages, "limit_s": limit_s,
+            "require_sandbox": require_sandbox, "caps": caps.__dict__, "threads": local_threads, "batch": batch_id,
+            "expected": {k: v.__dict__ for k, v in expected.items()}, "hide": [str(out.resolve()), str(out.absolute())]}
+    by_id = {s.id: s for s in todo}
+    timings: list[dict] = []
+
+    def record(sid: str, result: GradeResult, runs: dict[str, bytes], warnings: list[str]) -> None:
+        if runs or tier in ("model", "all"):
+            place_run_files(runs, out / "runs" / sid, result)
+        result.submission = sid
+        result.warnings = [*by_id[sid].warnings, *warnings, *result.warnings]
+        text = json.dumps(result.to_dict(), indent=1)
+        write_atomic(result_path(out, sid), text)
+        written[sid] = text
+        results[sid] = result
+
+    def tasks():
+        for sub in todo:
+            try:
+                data, warnings = zip_copy(sub, caps)
+            except Refused as exc:
+                record(sub.id, failed_result(sub.id, str(exc), str(exc), expected), {}, [])
+                yield sub.id, None, []
+                continue
+            yield sub.id, {**base, "id": sub.id, "zip": data}, warnings
+
     try:
         if todo:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          TextColumn("{task.description}"), disable=not progress) as bar, \
-                    ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade") as pool:
-                task = bar.add_task("", total=len(todo))
-                futures = {pool.submit(grade_submission_in_child, sub, out, expected=expected, tier=tier,
-                                       stages=stages, threads=threads, caps=caps, limit_s=limit_s,
-                                       require_sandbox=require_sandbox, stop=stop): sub for sub in todo}
-                try:
-                    for fut in as_completed(futures):
-                        sub, result = futures[fut], fut.result()
-                        text = json.dumps(result.to_dict(), indent=1)
-                        _write_atomic(result_path(out, sub.id), text)
-                        written[sub.id] = text
-                        results[sub.id] = result
-                        bar.update(task, advance=1, description=f"{sub.id}: {result.score:g}/{result.max_score:g}")
-                except BaseException:
-                    stop.set()
-                    for fut in futures:
-                        fut.cancel()
-                    with _LIVE_LOCK:
-                        live = list(_LIVE)
-                    for proc in live:
-                        kill_tree(proc)
-                    raise
+            with engine.open_client(cluster=cluster, scheduler=scheduler, workers=workers, log=say) as client:
+                for sid, reply, warnings in engine.stream(client, tasks(), tier=tier, expected=expected,
+                                                          total=len(todo), retries=retries, progress=progress, log=say):
+                    if reply is not None:
+                        timings.append({"id": sid, **reply.get("timing", {}), "worker": reply.get("worker", "")})
+                        record(sid, reply["result"], reply.get("runs") or {}, warnings)
+    except BaseException:
+        _STOPS[batch_id].set()
+        with _LIVE_LOCK:
+            live = list(_LIVE)
+        for proc in live:
+            kill_tree(proc)
+        raise
     finally:
-        _restore(out, written, say)
+        _STOPS.pop(batch_id, None)
+        restore(out, written, say)
+    if timings:
+        engine.report_overhead(timings, say)
+    if stats is not None:
+        stats["tasks"] = timings
     return [results[s.id] for s in students]
 
 
-def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None) -> None:
-    """Per-student reports (``OUT/reports/<id>/``) and the class gradebooks, written by the batch."""
+def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None,
+                        submissions: Path | None = None) -> None:
+    """Per-student reports (``OUT/reports/<id>/``), the class gradebooks and the class report."""
     from autograder.cli import write_reports
     from autograder.reports.exports import gradebook_csv, nbgrader_gradebook
 
@@ -369,3 +313,8 @@ def write_class_reports(results: list[GradeResult], out: Path, *, assignment: st
         write_reports(result, out / "reports" / result.submission)
     gradebook_csv(results, out / "gradebook.csv")
     nbgrader_gradebook(results, out / "nbgrader_grades.csv", assignment=assignment)
+    try:
+        from autograder.reports.class_report import write_class_report
+    except ImportError:  # pragma: no cover - a student's copy of the course has no class report
+        return
+    write_class_report(results, out / "class_report.html", submissions=submissions)

@@ -8,10 +8,13 @@ headers and again while writing).
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import shutil
 import stat
 import struct
+import tempfile
 import unicodedata
 import zipfile
 import zlib
@@ -239,3 +242,17 @@ def prepare(sub: Submission, tmp: Path, caps: SubmissionCaps) -> tuple[Path, lis
     return copy, copy_plain_files(sub.source, copy, caps)
 
 
+def zip_copy(sub: Submission, caps: SubmissionCaps) -> tuple[bytes, list[str]]:
+    """The bytes a task carries: a zip of :func:`prepare`'s safe copy of ``sub`` (its files at the top
+    level), and the copy's warnings; raises :class:`Refused`."""
+    tmp = Path(tempfile.mkdtemp(prefix="ag-batch-"))
+    try:
+        root, warnings = prepare(sub, tmp, caps)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    zf.write(path, path.relative_to(root).as_posix())
+        return buf.getvalue(), warnings
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
