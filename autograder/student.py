@@ -68,9 +68,18 @@ def run_public_checks(*, stage_id: str | None, path: Path) -> int:
         lines = [ln.split("::", 1)[-1] for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
         for line in lines[:8] or proc.stdout.strip().splitlines()[-5:]:
             console.print("  x " + line, markup=False, highlight=False)
+        failed = [check_name(line) for line in lines]
+        number = stage.hint_number(failed[0]) if failed else 1
         if stage.hints:
-            console.print(f"  [cyan]hint 1/{len(stage.hints)}:[/] {stage.hints[0]}  (more: autograder hint {stage.id})")
+            console.print(f"  [cyan]hint {number}/{len(stage.hints)}:[/] ", end="")
+            console.print(stage.hints[number - 1], markup=False, highlight=False, end="")
+            console.print(f"  (all hints: autograder hint {stage.id} --all)", markup=False, highlight=False)
     return worst
+
+
+def check_name(summary_line: str) -> str:
+    """The check's name in a pytest summary line: 'test_x[param] - AssertionError: ...' -> 'test_x'."""
+    return summary_line.split(" ", 1)[0].split("[", 1)[0].split("::")[-1]
 
 
 def show_hint(*, stage_id: str, number: int | None = None, show_all: bool = False,
@@ -98,6 +107,7 @@ def show_hint(*, stage_id: str, number: int | None = None, show_all: bool = Fals
             state_file.write_text(json.dumps(seen))
         except OSError:
             pass
-    for i in numbers:
-        console.print(f"[cyan]{stage.id} hint {i}/{len(stage.hints)}:[/] {stage.hints[i - 1]}")
+    for i in numbers:  # a hint is plain text: "[contradiction, entailment]" is not markup
+        console.print(f"[cyan]{stage.id} hint {i}/{len(stage.hints)}:[/] ", end="")
+        console.print(stage.hints[i - 1], markup=False, highlight=False)
     return 0

@@ -24,18 +24,25 @@ class Stage:
     hints: tuple[str, ...]
     checks: dict[str, float] = field(default_factory=dict)
     check_hints: dict[str, int] = field(default_factory=dict)
+    # hidden checks with no public counterpart, each with the reason it stays hidden
+    hidden_only: dict[str, str] = field(default_factory=dict)
 
     @property
     def points(self) -> float:
         return float(sum(self.checks.values()))
 
+    def hint_number(self, check: str) -> int:
+        """1-based number of the hint for a failed check: ``[stages.check_hints]``, else the first hint.
+
+        Every check of the manifest has an entry (a test says so); a check name the manifest does not
+        know (a student's own test) gets the first hint.
+        """
+        number = self.check_hints.get(check.split("[", 1)[0], 1)
+        return min(max(number, 1), max(len(self.hints), 1))
+
     def hint_for(self, check: str) -> str:
-        """The hint for a failed check: ``[stages.check_hints]`` (1-based), else by the check's position."""
-        if not self.hints:
-            return ""
-        names = list(self.checks)
-        number = self.check_hints.get(check, (names.index(check) if check in names else 0) + 1)
-        return self.hints[min(max(number, 1), len(self.hints)) - 1]
+        """The hint text for a failed check (see :meth:`hint_number`); '' when the stage has none."""
+        return self.hints[self.hint_number(check) - 1] if self.hints else ""
 
     @property
     def grader_file(self) -> Path:
@@ -45,6 +52,20 @@ class Stage:
     def public_check_file(self) -> str:
         """Path of the public checks, relative to a submission folder."""
         return f"checks/test_{self.module}.py"
+
+    def public_checks(self, root: Path) -> list[str]:
+        """Names of the public checks in ``root/checks/test_<module>.py``, read without importing it.
+
+        A public check carries the name of the hidden check it mirrors, so one ``check_hints``
+        table gives the hint for a failure on either side.
+        """
+        import ast
+
+        path = Path(root) / self.public_check_file
+        if not path.exists():
+            return []
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,7 @@ def _load(path: str) -> Course:
             hints=tuple(s.get("hints", ())),
             checks={k: float(v) for k, v in s.get("checks", {}).items()},
             check_hints={k: int(v) for k, v in s.get("check_hints", {}).items()},
+            hidden_only={k: str(v) for k, v in s.get("hidden_only", {}).items()},
         )
         for s in raw["stages"]
     )

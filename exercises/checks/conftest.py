@@ -35,3 +35,9 @@ def tiny_nli_path() -> str:
     from autograder.course.models import tiny_model_dir
 
     return str(tiny_model_dir("nli"))
+
+
+def pytest_configure(config):
+    # The Trainer asks for pinned memory by default; on a machine without a GPU torch warns on every
+    # batch. It is harmless here, and a wall of warnings hides the one line that matters.
+    config.addinivalue_line("filterwarnings", "ignore:'pin_memory' argument is set as true:UserWarning")

@@ -1,34 +1,104 @@
-"""Public checks for stage 5 (emotion capstone). The hidden graders check more than this."""
+"""Public checks for stage 5 (emotion capstone): the hidden grader's checks of the same names, on other inputs."""
 
 import stage5_emotion as stage
 import torch
 import torch.nn.functional as F
-from datasets import ClassLabel, Dataset, Features
+from datasets import ClassLabel, Dataset, Features, Value
+from sklearn.metrics import precision_recall_fscore_support
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
 NAMES = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+COUNTS = [40, 25, 20, 8, 5, 2]  # N = 100, K = 6: w_c = 100 / (6 * n_c)
 
 
-def test_label_counts_include_every_label():
-    features = Features({"label": ClassLabel(names=NAMES)})
-    ds = Dataset.from_dict({"label": [1, 1, 0]}, features=features)
+def test_label_counts_per_name_in_label_order():
+    features = Features({"text": Value("string"), "label": ClassLabel(names=NAMES)})
+    ds = Dataset.from_dict({"text": ["a", "b", "c", "d"], "label": [1, 1, 0, 4]}, features=features)
     out = stage.label_counts(ds)
-    assert list(out) == NAMES, f"one key per label name, in label order: got {list(out)}"
-    assert out["joy"] == 2 and out["sadness"] == 1 and out["surprise"] == 0, f"got {out}"
+    want = {"sadness": 1, "joy": 2, "love": 0, "anger": 0, "fear": 1, "surprise": 0}
+    assert isinstance(out, dict) and list(out) == NAMES, \
+        (f"label_counts returned the keys {list(out) if isinstance(out, dict) else out!r}, expected every label "
+         f"name in the ClassLabel's order {NAMES} (labels that never occur included, with count 0)")
+    assert out == want, f"label_counts returned {out}, expected {want}"
+    assert all(type(v) is int for v in out.values()), "the counts should be plain python ints"
 
 
-def test_rare_classes_weigh_more():
-    w = stage.class_weights([90, 10])
-    assert isinstance(w, torch.Tensor) and w.dtype == torch.float32, f"expected a float32 tensor, got {w!r}"
-    assert w[1] > 1 > w[0], f"the rare class should weigh more than 1, the frequent less: got {w.tolist()}"
+def test_class_weights_are_balanced_inverse_frequency():
+    out = stage.class_weights(COUNTS)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32, f"expected a float32 tensor, got {out!r}"
+    want = torch.tensor([100 / (6 * n) for n in COUNTS])
+    assert bool(torch.all(out[1:] > out[:-1])), \
+        (f"class_weights({COUNTS}) returned {out.tolist()}: rarer classes (smaller counts) should get larger "
+         "weights; weight by the inverse of the frequency")
+    assert torch.allclose(out, want, rtol=1e-5, atol=0), \
+        f"class_weights({COUNTS}) returned {out.tolist()}, expected {want.tolist()}: w_c = N / (K * n_c) with N=100, K=6"
+    try:
+        stage.class_weights([3, 0, 2])
+    except ValueError as exc:
+        assert str(exc).strip(), "class_weights([3, 0, 2]) raised ValueError without a message: say which class has no examples"
+    else:
+        raise AssertionError("class_weights([3, 0, 2]) should raise ValueError: a class with 0 examples has no "
+                             "inverse-frequency weight")
 
 
-def test_equal_weights_give_the_plain_loss():
-    logits, labels = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]]), torch.tensor([0, 2])
-    out = stage.weighted_cross_entropy(logits, labels, torch.ones(3))
-    want = F.cross_entropy(logits, labels)
-    assert torch.isclose(out, want), f"with weights of 1 the loss is the plain one ({want:.4f}), got {out}"
+def test_weighted_cross_entropy_matches_torch():
+    logits, labels = torch.randn(8, 6, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 1, 5, 2, 0, 3, 4])
+    weights = torch.tensor([100 / (6 * n) for n in COUNTS])
+    out = stage.weighted_cross_entropy(logits, labels, weights)
+    want, plain = F.cross_entropy(logits, labels, weight=weights), F.cross_entropy(logits, labels)
+    assert isinstance(out, torch.Tensor) and out.dim() == 0, f"expected one number (a 0-d tensor), got {out!r}"
+    assert abs(float(out) - float(plain)) > 1e-4, \
+        (f"weighted_cross_entropy returned {float(out):.6f}, the unweighted cross-entropy; expected "
+         f"{float(want):.6f}: pass weight=weights to torch.nn.functional.cross_entropy")
+    assert abs(float(out) - float(want)) < 1e-6, \
+        f"weighted_cross_entropy returned {float(out):.6f}, expected F.cross_entropy(logits, labels, weight=weights) = {float(want):.6f}"
 
 
-def test_most_confused_skips_correct_predictions():
-    out = stage.most_confused([0, 0, 1, 2], [0, 1, 1, 2], ["a", "b", "c"])
-    assert [tuple(x) for x in out] == [("a", "b", 1)], f"the only mistake is a predicted as b, got {out}"
+def test_weighted_trainer_loss_uses_the_class_weights(tmp_path, tiny_base_path):
+    assert isinstance(stage.WeightedTrainer, type) and issubclass(stage.WeightedTrainer, Trainer), \
+        "stage5_emotion.py should define `class WeightedTrainer(Trainer)`"
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_base_path, num_labels=6).eval()
+    with torch.no_grad():  # a spread-out head, so that weighted and unweighted losses differ clearly
+        model.classifier.weight.normal_(0.0, 2.0, generator=torch.Generator().manual_seed(3))
+    weights = torch.tensor([100 / (6 * n) for n in COUNTS])
+    trainer = stage.WeightedTrainer(model=model, args=TrainingArguments(str(tmp_path), report_to="none", use_cpu=True),
+                                    class_weights=weights)
+    batch = dict(AutoTokenizer.from_pretrained(tiny_base_path)(["so alone", "what a surprise", "furious", "lovely"],
+                                                                padding=True, return_tensors="pt"))
+    labels = torch.tensor([0, 5, 3, 2])
+    with torch.no_grad():
+        logits = model(**batch).logits
+        loss = trainer.compute_loss(model, {**batch, "labels": labels.clone()}, num_items_in_batch=torch.tensor(4))
+    want, plain = F.cross_entropy(logits, labels, weight=weights), F.cross_entropy(logits, labels)
+    assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"compute_loss returned {loss!r}, expected the batch's loss"
+    assert abs(float(loss) - float(plain)) > 1e-5, \
+        (f"compute_loss returned {float(loss):.6f}, the unweighted cross-entropy; expected {float(want):.6f}: "
+         "compute the loss with weighted_cross_entropy(outputs.logits, labels, self.class_weights)")
+    assert abs(float(loss) - float(want)) < 1e-5, f"compute_loss returned {float(loss):.6f}, expected {float(want):.6f}"
+
+
+def test_per_class_report_matches_sklearn():
+    y_true, y_pred = [0, 0, 1, 1, 1, 3, 4, 4], [0, 1, 1, 1, 0, 3, 4, 1]
+    out = stage.per_class_report(y_true, y_pred, NAMES)
+    assert isinstance(out, dict) and list(out) == NAMES, \
+        (f"per_class_report returned the keys {list(out) if isinstance(out, dict) else out!r}, expected every "
+         f"label name in order {NAMES}: pass labels=list(range(K)) so that a class missing from both lists still gets a row")
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(range(6)), zero_division=0)
+    for i, name in enumerate(NAMES):
+        want = {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        got = {key: out[name].get(key) for key in want}
+        assert all(isinstance(got[k], (int, float)) and abs(got[k] - want[k]) < 1e-9 for k in want), \
+            f"out[{name!r}] is {got}, expected {want}"
+
+
+def test_most_confused_ranks_off_diagonal_cells():
+    out = stage.most_confused([0, 0, 0, 0, 1, 1, 2, 2, 2], [0, 0, 2, 1, 1, 0, 0, 0, 1], ["a", "b", "c"])
+    got = [tuple(x) for x in out]
+    assert all(x[0] != x[1] for x in got), \
+        (f"most_confused returned {got}: it contains correct predictions (true == predicted); keep only the "
+         "off-diagonal cells of the confusion matrix")
+    want = [("c", "a", 2), ("a", "b", 1), ("a", "c", 1)]
+    assert got == want, (f"most_confused returned {got}, expected {want}: rows of the confusion matrix are the true "
+                         "labels, columns the predictions; sort by count (largest first), then by true index, "
+                         "then predicted index")

@@ -1,0 +1,137 @@
+"""The public checks (what students run) against the manifest and the hidden graders.
+
+Every check has a hint; every public check carries the name of a hidden check and fails on the
+same mistakes (the mutants of tests/test_mutants.py) with a message that names the fix; every
+hidden check without a public counterpart says why; solutions pass them and stubs fail them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import subprocess
+import sys
+import types
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from test_mutants import MUTANTS
+
+from autograder import REPO_ROOT
+from autograder.course.manifest import load_course
+from autograder.course.models import tiny_model_dir
+
+STAGES = load_course().stages
+# the message a learner sees for the classic mistakes must say what to do instead
+FIX_NAMED = {
+    "tokenize-pads-to-max-length": "do not pad",
+    "model-reinitialises-the-encoder": "not from_config",
+    "train-evaluates-on-test": "use tokenized['validation']",
+}
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_every_check_maps_to_a_hint(stage):
+    assert stage.hints, f"{stage.id} has no hints"
+    missing = sorted(set(stage.checks) - set(stage.check_hints))
+    assert not missing, f"{stage.id}: [stages.check_hints] has no hint for {missing}"
+    unknown = sorted(set(stage.check_hints) - set(stage.checks))
+    assert not unknown, f"{stage.id}: [stages.check_hints] names checks that do not exist: {unknown}"
+    bad = {k: v for k, v in stage.check_hints.items() if not 1 <= v <= len(stage.hints)}
+    assert not bad, f"{stage.id}: hint numbers out of range 1..{len(stage.hints)}: {bad}"
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_public_checks_mirror_hidden_checks(stage):
+    public = stage.public_checks(REPO_ROOT / "solutions")
+    assert public, f"{stage.id} has no public checks"
+    assert set(public) <= set(stage.checks), \
+        f"{stage.id}: public checks without a hidden check of the same name: {sorted(set(public) - set(stage.checks))}"
+    unexplained = sorted(set(stage.checks) - set(public) - set(stage.hidden_only))
+    assert not unexplained, f"{stage.id}: hidden checks with neither a public counterpart nor a reason: {unexplained}"
+    both = sorted(set(public) & set(stage.hidden_only))
+    assert not both, f"{stage.id}: [stages.hidden_only] names checks that are public: {both}"
+    assert all(reason.strip() for reason in stage.hidden_only.values())
+    assert set(public) < set(stage.checks) or not stage.hidden_only
+
+
+def _outcomes(tree: Path, tmp_path: Path) -> dict[str, bool]:
+    """Run every public check of a tree in one pytest process: {file::check: passed}."""
+    report = tmp_path / f"{tree.name}.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "checks", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                    f"--junitxml={report}"], cwd=tree, capture_output=True, text=True, timeout=600,
+                   env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    out = {}
+    for case in ET.parse(report).iter("testcase"):
+        failed = any(child.tag in ("failure", "error") for child in case)
+        out[f"{case.get('classname').split('.', 1)[-1]}::{case.get('name')}"] = not failed  # no tree name
+    return out
+
+
+def test_solutions_pass_and_stubs_fail_every_public_check(tmp_path):
+    solutions = _outcomes(REPO_ROOT / "solutions", tmp_path)
+    exercises = _outcomes(REPO_ROOT / "exercises", tmp_path)
+    assert len(solutions) >= 6 * 3 and set(solutions) == set(exercises)
+    assert [k for k, ok in solutions.items() if not ok] == [], "the reference solutions fail public checks"
+    assert [k for k, ok in exercises.items() if ok] == [], "stubs pass public checks"
+
+
+def _fixtures(tmp_path: Path) -> dict:
+    return {"tmp_path": tmp_path, "tiny_model_path": str(tiny_model_dir("distilbert-classifier")),
+            "tiny_base_path": str(tiny_model_dir("distilbert-base")), "tiny_nli_path": str(tiny_model_dir("nli"))}
+
+
+def _run_check(fn, fixtures: dict) -> list[str]:
+    """Call one public check with its fixtures (every parametrization); the failure messages."""
+    params = [{}]
+    for mark in getattr(fn, "pytestmark", []):
+        if mark.name == "parametrize":
+            params = [{mark.args[0]: value} for value in mark.args[1]]
+    names = inspect.signature(fn).parameters
+    failures = []
+    for extra in params:
+        try:
+            fn(**{n: {**fixtures, **extra}[n] for n in names})
+        except AssertionError as exc:
+            failures.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - pytest counts an error as a failed check too
+            failures.append(f"{type(exc).__name__}: {exc}")
+    return failures
+
+
+PUBLIC_MUTANTS = [m for m, (stage_id, _, _, check) in MUTANTS.items()
+                  if check in load_course().stage(stage_id).public_checks(REPO_ROOT / "solutions")]
+
+
+@pytest.mark.parametrize("mutant", PUBLIC_MUTANTS)
+def test_public_check_catches_the_mistake(mutant, tmp_path, monkeypatch):
+    """The mutant module, imported in place of the stage, fails the public check meant for it."""
+    stage_id, old, new, check = MUTANTS[mutant]
+    stage = load_course().stage(stage_id)
+    source = (REPO_ROOT / "solutions" / f"{stage.module}.py").read_text()
+    module = types.ModuleType(stage.module)
+    module.__file__ = str(tmp_path / f"{stage.module}.py")
+    exec(compile(source.replace(old, new), module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own code
+    monkeypatch.setitem(sys.modules, stage.module, module)
+    spec = importlib.util.spec_from_file_location(f"public_{mutant}", REPO_ROOT / "solutions" / stage.public_check_file)
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    failures = _run_check(getattr(checks, check), _fixtures(tmp_path))
+    assert failures, f"the public check {check} passes the mutant {mutant}"
+    assert all(f.strip() for f in failures), f"{check} fails without a message"
+    if mutant in FIX_NAMED:
+        assert any(FIX_NAMED[mutant] in f for f in failures), failures
+
+
+def test_hints_are_plain_text_in_the_terminal(capsys, tmp_path):
+    """'[contradiction, entailment]' in a hint is text, never Rich markup."""
+    from autograder import student
+
+    stage = next(s for s in STAGES if s.id == "zero_shot")
+    student.console.width = 400
+    student.show_hint(stage_id="zero_shot", show_all=True, state_file=tmp_path / "hints.json")
+    out = capsys.readouterr().out
+    assert "[contradiction, entailment]" in out
+    assert any("[" in h for h in stage.hints)
