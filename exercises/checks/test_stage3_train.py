@@ -53,7 +53,8 @@ def test_trainer_evaluates_on_validation(tmp_path, tiny_model_path):
     trainer = _trainer(tmp_path, tiny_model_path)
     n = None if trainer.eval_dataset is None else len(trainer.eval_dataset)
     assert n is not None, "the Trainer has no eval_dataset: evaluate on tokenized['validation'] each epoch"
-    assert n != 10, "the Trainer evaluates on the TEST split: use tokenized['validation']; the test split is for the end only"
+    assert n != 10, ("the Trainer evaluates on the TEST split: use tokenized['validation']; "
+                     "the test split is for the end only")
     assert n == 6, f"the eval_dataset has {n} rows but is not tokenized['validation'] (6 rows)"
 
 

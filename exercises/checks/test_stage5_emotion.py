@@ -31,18 +31,21 @@ def test_class_weights_are_balanced_inverse_frequency():
         (f"class_weights({COUNTS}) returned {out.tolist()}: rarer classes (smaller counts) should get larger "
          "weights; weight by the inverse of the frequency")
     assert torch.allclose(out, want, rtol=1e-5, atol=0), \
-        f"class_weights({COUNTS}) returned {out.tolist()}, expected {want.tolist()}: w_c = N / (K * n_c) with N=100, K=6"
+        (f"class_weights({COUNTS}) returned {out.tolist()}, expected {want.tolist()}: "
+         "w_c = N / (K * n_c) with N=100, K=6")
     try:
         stage.class_weights([3, 0, 2])
     except ValueError as exc:
-        assert str(exc).strip(), "class_weights([3, 0, 2]) raised ValueError without a message: say which class has no examples"
+        assert str(exc).strip(), \
+            "class_weights([3, 0, 2]) raised ValueError without a message: say which class has no examples"
     else:
         raise AssertionError("class_weights([3, 0, 2]) should raise ValueError: a class with 0 examples has no "
                              "inverse-frequency weight")
 
 
 def test_weighted_cross_entropy_matches_torch():
-    logits, labels = torch.randn(8, 6, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 1, 5, 2, 0, 3, 4])
+    logits = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 1, 1, 5, 2, 0, 3, 4])
     weights = torch.tensor([100 / (6 * n) for n in COUNTS])
     out = stage.weighted_cross_entropy(logits, labels, weights)
     want, plain = F.cross_entropy(logits, labels, weight=weights), F.cross_entropy(logits, labels)
@@ -51,7 +54,8 @@ def test_weighted_cross_entropy_matches_torch():
         (f"weighted_cross_entropy returned {float(out):.6f}, the unweighted cross-entropy; expected "
          f"{float(want):.6f}: pass weight=weights to torch.nn.functional.cross_entropy")
     assert abs(float(out) - float(want)) < 1e-6, \
-        f"weighted_cross_entropy returned {float(out):.6f}, expected F.cross_entropy(logits, labels, weight=weights) = {float(want):.6f}"
+        (f"weighted_cross_entropy returned {float(out):.6f}, expected "
+         f"F.cross_entropy(logits, labels, weight=weights) = {float(want):.6f}")
 
 
 def test_weighted_trainer_loss_uses_the_class_weights(tmp_path, tiny_base_path):
@@ -71,7 +75,8 @@ def test_weighted_trainer_loss_uses_the_class_weights(tmp_path, tiny_base_path):
         logits = model(**batch).logits
         loss = trainer.compute_loss(model, {**batch, "labels": labels.clone()}, num_items_in_batch=torch.tensor(4))
     want, plain = F.cross_entropy(logits, labels, weight=weights), F.cross_entropy(logits, labels)
-    assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"compute_loss returned {loss!r}, expected the batch's loss"
+    assert isinstance(loss, torch.Tensor) and loss.numel() == 1, \
+        f"compute_loss returned {loss!r}, expected the batch's loss"
     assert abs(float(loss) - float(plain)) > 1e-5, \
         (f"compute_loss returned {float(loss):.6f}, the unweighted cross-entropy; expected {float(want):.6f}: "
          "compute the loss with weighted_cross_entropy(outputs.logits, labels, self.class_weights)")
@@ -83,7 +88,8 @@ def test_per_class_report_matches_sklearn():
     out = stage.per_class_report(y_true, y_pred, NAMES)
     assert isinstance(out, dict) and list(out) == NAMES, \
         (f"per_class_report returned the keys {list(out) if isinstance(out, dict) else out!r}, expected every "
-         f"label name in order {NAMES}: pass labels=list(range(K)) so that a class missing from both lists still gets a row")
+         f"label name in order {NAMES}: pass labels=list(range(K)) so that a class missing from both lists "
+         "still gets a row")
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(range(6)), zero_division=0)
     for i, name in enumerate(NAMES):
         want = {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}

@@ -24,7 +24,8 @@ def _dataset() -> DatasetDict:
 
 def test_load_tokenizer_returns_fast_tokenizer(tiny_model_path):
     tok = stage.load_tokenizer(tiny_model_path)
-    assert isinstance(tok, PreTrainedTokenizerBase), f"load_tokenizer should return a tokenizer, got {type(tok).__name__}"
+    assert isinstance(tok, PreTrainedTokenizerBase), \
+        f"load_tokenizer should return a tokenizer, got {type(tok).__name__}"
     got, want = tok("Hello, world!")["input_ids"], _reference(tiny_model_path)("Hello, world!")["input_ids"]
     assert got == want, (f"the loaded tokenizer encodes 'Hello, world!' as {got}, expected {want}: "
                          "load the checkpoint's own tokenizer with AutoTokenizer.from_pretrained")
