@@ -135,3 +135,35 @@ def test_hints_are_plain_text_in_the_terminal(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "[contradiction, entailment]" in out
     assert any("[" in h for h in stage.hints)
+
+
+def test_the_failed_checks_hint_reaches_every_report_as_text():
+    """A failure on 'evaluate on test' shows the 'never evaluate on test' hint, brackets and all, everywhere."""
+    import io
+
+    from rich.console import Console
+
+    from autograder.grading import stage_result
+    from autograder.reports.exports import gradescope_json, junit_xml
+    from autograder.reports.feedback import feedback_html, feedback_markdown
+    from autograder.reports.results import GradeResult
+    from autograder.reports.terminal import print_table
+
+    course = load_course()
+    train, zero = course.stage("train"), course.stage("zero_shot")
+    results = [
+        stage_result(train, [{"name": n, "outcome": "failed" if n == "test_trainer_evaluates_on_validation"
+                              else "passed", "message": "evaluates on the TEST split"} for n in train.checks], "", 1.0),
+        stage_result(zero, [{"name": n, "outcome": "failed" if n == "test_nli_multi_label_matches_pipeline"
+                             else "passed", "message": "off"} for n in zero.checks], "", 1.0),
+    ]
+    assert "Never evaluate on 'test'" in results[0].hint
+    assert "[contradiction, entailment]" in results[1].hint
+    result = GradeResult("alice", results)
+    buf = io.StringIO()
+    print_table(result, Console(file=buf, width=400))
+    gradescope = "\n".join(t.get("output", "") for t in gradescope_json(result)["tests"])
+    for name, text in (("terminal", buf.getvalue()), ("markdown", feedback_markdown(result)),
+                       ("html", feedback_html(result)), ("junit", junit_xml(result)), ("gradescope", gradescope)):
+        assert "Never evaluate on &#x27;test&#x27;" in text or "Never evaluate on 'test'" in text, name
+        assert "[contradiction, entailment]" in text, name
