@@ -4,10 +4,16 @@ One source of truth: every ``### BEGIN SOLUTION`` / ``### END SOLUTION`` region 
 by a stub with nbgrader's own ClearSolutions preprocessor (python files are wrapped as one
 code cell), notebooks go through nbgrader's ClearSolutions and ClearOutput, and every other
 file is copied. ``autograder stubs --check`` (and a test) fails when exercises/ is stale.
+
+A python stub says "see the docstring, then run `autograder check`". A notebook cell has no
+docstring and no check, so its stub says what to fill in, taken from the cell's
+``# ✏️ Fill in this cell: ...`` comment, and raises ``CellNotFilled``, which Jupyter shows as
+one line ("fill in this cell (...)") instead of a traceback.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -15,13 +21,27 @@ from autograder import REPO_ROOT
 
 CODE_STUB = ('# YOUR CODE HERE\n'
              'raise NotImplementedError("not written yet: see the docstring, then run `autograder check`")')
+WHAT = "@@WHAT@@"  # replaced, cell by cell, with what that cell should do
+NOTEBOOK_CODE_STUB = ('# ✏️ YOUR CODE HERE: replace the next line with your code\n'
+                      f'raise CellNotFilled("{WHAT}")')
+NOTEBOOK_TEXT_STUB = "✏️ YOUR ANSWER HERE"
+FILL_IN_COMMENT = re.compile(r"^#\s*✏️\s*Fill in this cell:\s*(.+?)\.?\s*$", re.MULTILINE)
 SKIP = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
 
-def _clear_solutions():
+def _clear_solutions(code_stub: str = CODE_STUB, text_stub: str = "YOUR ANSWER HERE"):
     from nbgrader.preprocessors import ClearSolutions
 
-    return ClearSolutions(code_stub={"python": CODE_STUB}, enforce_metadata=False)
+    return ClearSolutions(code_stub={"python": code_stub}, text_stub=text_stub, enforce_metadata=False)
+
+
+def _what(cell) -> str:
+    """What a fill-in cell should do, for its stub's message: its ``# ✏️ Fill in this cell: ...``
+    comment, else its nbgrader grade_id."""
+    found = FILL_IN_COMMENT.search(cell.source)
+    if found:
+        return found.group(1).replace('"', "'")
+    return str(cell.metadata.get("nbgrader", {}).get("grade_id", "see the comment above"))
 
 
 def strip_python(source: str) -> str:
@@ -40,8 +60,11 @@ def strip_notebook(source: str) -> str:
     from nbgrader.preprocessors import ClearOutput
 
     nb = nbformat.reads(source, as_version=4)
-    for preprocessor in (_clear_solutions(), ClearOutput()):
+    for preprocessor in (_clear_solutions(NOTEBOOK_CODE_STUB, NOTEBOOK_TEXT_STUB), ClearOutput()):
         nb, _ = preprocessor.preprocess(nb, {})
+    for cell in nb.cells:
+        if cell.cell_type == "code" and WHAT in cell.source:
+            cell.source = cell.source.replace(WHAT, _what(cell))
     return nbformat.writes(nb) + "\n"
 
 

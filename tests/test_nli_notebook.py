@@ -1,0 +1,60 @@
+"""The capstone's online NLI path (issue 13), with the tiny NLI model standing in for
+facebook/bart-large-mnli: ``nli_model`` set adds "fine-tuned vs NLI zero-shot" beside the
+embedding comparison; empty (offline, the default and the grader's run) it is skipped.
+
+One papermill run of the reference emotion notebook on a tiny random encoder, 1 epoch (~30 s).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import papermill
+
+from autograder import REPO_ROOT
+from autograder.course.models import tiny_model_dir
+from autograder.course.notebook import comparison_table
+from autograder.grading.nbrun import KERNEL_NAME, write_kernelspec
+
+
+def _stdout(nb) -> str:
+    return "".join(o.text for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.output_type == "stream" and o.name == "stdout")
+
+
+def test_the_emotion_notebook_compares_with_nli_zero_shot(tmp_path, monkeypatch):
+    sub = tmp_path / "submission"
+    shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
+    monkeypatch.setenv("JUPYTER_PATH", str(write_kernelspec(tmp_path / "jupyter")))
+    nli = tiny_model_dir("nli")
+    papermill.execute_notebook(
+        str(sub / "emotion.ipynb"), str(tmp_path / "executed.ipynb"), kernel_name=KERNEL_NAME, cwd=str(sub),
+        progress_bar=False,
+        parameters={"model_name": str(tiny_model_dir("distilbert-base")), "epochs": 1, "num_threads": 1,
+                    "output_dir": str(tmp_path / "outputs"), "nli_model": str(nli), "nli_max_seconds": 120})
+    out = _stdout(nbformat.read(tmp_path / "executed.ipynb", as_version=4))
+
+    n = len((REPO_ROOT / "datasets_cache" / "emotion" / "validation.jsonl").read_text().splitlines())
+    assert f"fine-tuned vs NLI zero-shot, {n} validation texts:" in out, out[-3000:]
+    rows = [line for line in out.splitlines() if line.startswith(("embedding zero-shot", "NLI zero-shot"))]
+    assert any(r.startswith(f"NLI zero-shot ({nli.name})") for r in rows), rows
+    assert any(r.startswith("embedding zero-shot") for r in rows), rows  # beside the embedding comparison
+    assert "NLI zero-shot: skipped" not in out
+
+
+def test_the_comparison_table_reads_stage6_compare_predictions():
+    """The table's columns come from stage 6's compare_predictions (fine-tuned = a, zero-shot = b)."""
+    comparison = {"accuracy_a": 0.7, "accuracy_b": 0.4, "agreement": 0.5, "b01": 30, "b10": 5, "mcnemar_p": 1.2e-5}
+    table = comparison_table({"NLI zero-shot (bart-large-mnli)": (comparison, 40)}).splitlines()
+    assert "McNemar p" in table[0]
+    assert table[1].split() == ["NLI", "zero-shot", "(bart-large-mnli)", "40", "0.700", "0.400", "0.50", "30", "5",
+                                "1.2e-05"]
+
+
+def test_the_nli_parameter_is_empty_in_the_released_notebook():
+    """Offline (and in the grader's run) the NLI comparison is skipped, never attempted."""
+    for tree in ("solutions", "exercises"):
+        nb = nbformat.read(REPO_ROOT / tree / "emotion.ipynb", as_version=4)
+        params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assert 'nli_model = ""' in params.source and "nli_max_seconds = " in params.source
