@@ -39,6 +39,7 @@ import autograder
 from autograder.course.manifest import Course, Notebook, load_course, manifest_path
 from autograder.course.models import ResolvedModel, resolve_model
 from autograder.course.split_hashes import expected, labels, verified_bytes
+from autograder.grading import diagnose
 from autograder.grading.evaluator import (
     HiddenSplit,
     ModelArtifactError,
@@ -177,7 +178,9 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
     try:
         returncode = proc.wait(timeout=nb.timeout)
     except subprocess.TimeoutExpired:
-        return f"{nb.notebook} did not finish within {nb.timeout:.0f} s and was stopped"
+        progress = diagnose.training_progress(job.scratch / "output", params.get("epochs"))
+        return (f"{nb.notebook} did not finish within {nb.timeout:.0f} s and was stopped; {progress}. The limit "
+                "leaves a wide margin over the reference's slowest run: check the epochs, max_length and batch size")
     finally:
         kill_tree(proc)  # the whole tree, also after a normal end: nothing of the job outlives it
         release(proc)
@@ -216,6 +219,10 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
             ro = (Path(autograder.__file__).resolve().parent, *model_mounts(model))
             error = _execute(nb, job, params, status, course, ro, threads, extra_env)
             copied = copy_out(job, nb, work, course)
+            details["parameters"] = {k: v for k, v in params.items() if k not in diagnose.JOB_PARAMETERS}
+            overridden = diagnose.overridden_parameters(job.submission / nb.notebook, params)
+            if overridden:
+                details["parameters_overridden"] = overridden
     finally:
         if job is not None:
             job.cleanup()
@@ -247,8 +254,11 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
             value, (lo, hi) = ((evaluation.accuracy, evaluation.accuracy_ci) if metric == "accuracy"
                                else (evaluation.macro_f1, evaluation.macro_f1_ci))
             shown = f"{metric} {value:.3f} on {evaluation.n} hidden test texts (95% CI {lo:.3f}-{hi:.3f})"
+            why = diagnose.failure_reason(evaluation.to_dict(), dataset=nb.dataset,
+                                          learning_rate=details.get("parameters", {}).get("learning_rate"))
+            note = f" (note: {details['parameters_overridden']})" if "parameters_overridden" in details else ""
             passed[metric] = "" if lo >= threshold else (
-                f"{shown}: the lower bound must reach {threshold:.2f}; train longer or check the training set-up")
+                f"{shown}: the lower bound must reach {threshold:.2f}; {why}{note}")
             details[metric] = shown
         if nb.dataset == "emotion":
             details["zero_shot"] = embedding_zero_shot_comparison(test.texts, test.labels, evaluation.predictions,
@@ -261,6 +271,8 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
         msg = passed.get(name, "not graded")
         ok = msg == ""
         note = details.get(name, MESSAGES.get(name, "")) if ok else msg
+        if ok and name == "notebook_runs" and "parameters_overridden" in details:
+            note = f"{note}; {details['parameters_overridden']}"
         checks.append(CheckResult(name, ok, points if ok else 0.0, points, note, hidden=False))
     return StageResult(id=nb.id, title=nb.title, score=sum(c.score for c in checks), max_score=nb.points,
                        checks=checks, error=error, duration_s=round(time.monotonic() - start, 1), tier="model",
