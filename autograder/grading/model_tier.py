@@ -286,6 +286,11 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
     model = model or resolve_model()
     status = sandbox or detect()
     chosen = [course.notebook(n) for n in notebooks] if notebooks else list(course.notebooks)
+    # Always an explicit thread count: torch's default (every core) oversubscribes a machine that
+    # runs other jobs, and spinning threads then slow training many times over. A batch passes
+    # cores / concurrent jobs; a single grade gets the cores this process may use.
+    if not threads:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     results = []
     for nb in chosen:
         if progress:
