@@ -86,3 +86,27 @@ def test_a_course_copy_that_was_changed_is_still_refused_with_useful_advice(tmp_
     with pytest.raises(DataIntegrityError) as err:
         load_splits("emotion", data_dir=copy)
     assert "without a manifest.json" in str(err.value) and "git checkout" not in str(err.value)
+
+
+def test_the_capstone_notebook_trains_on_a_hub_style_folder(tmp_path, hub_cache, monkeypatch):  # noqa: F811
+    """The real-data path end to end: the emotion notebook with data_dir = a dair-ai/emotion-shaped folder."""
+    import papermill as pm
+
+    from autograder.course.models import tiny_model_dir
+    from autograder.grading.nbrun import KERNEL_NAME, write_kernelspec
+
+    folder = _emotion_folder(tmp_path / "dair-ai-emotion", EMOTION_LABELS)
+    work = tmp_path / "work"
+    shutil.copytree(REPO_ROOT / "solutions", work, ignore=shutil.ignore_patterns("__pycache__", "checks"))
+    monkeypatch.setenv("JUPYTER_PATH", str(write_kernelspec(tmp_path / "jupyter")))
+    monkeypatch.setenv("COURSE_MODEL", str(tiny_model_dir("distilbert-base")))
+    out = tmp_path / "out"
+    pm.execute_notebook(str(work / "emotion.ipynb"), str(tmp_path / "executed.ipynb"), kernel_name=KERNEL_NAME,
+                        cwd=str(work), progress_bar=False,
+                        parameters={"model_name": str(tiny_model_dir("distilbert-base")), "data_dir": str(folder),
+                                    "output_dir": str(out), "epochs": 1, "max_length": 32, "num_threads": 1})
+    executed = (tmp_path / "executed.ipynb").read_text()
+    assert "outside data from" in executed and "train 600, validation 120 rows" in executed
+    assert (out / "model" / "model.safetensors").is_file()
+    predictions = (out / "validation_predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 120
