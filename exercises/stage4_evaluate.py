@@ -1,23 +1,39 @@
 """Stage 4: evaluate and predict.
 
-``compute_metrics`` turns the Trainer's raw logits into scores you can read; ``predict`` is
-what you would ship: raw texts in, labels and confidences out.
+``compute_metrics`` turns the Trainer's raw logits into scores you can read, with Hugging Face
+``evaluate``; ``predict`` is what you would ship: raw texts in, labels and confidences out.
+
+Metrics come from ``load_metric(name)``, the course's stand-in for ``evaluate.load(name)``:
+offline it loads the copy of the Hub module that ships with the course, and with
+``COURSE_ONLINE=1`` it calls ``evaluate.load(name)`` itself. Both take the same arguments and
+give the same values, so outside the course ``load_metric("f1")`` becomes ``evaluate.load("f1")``.
 """
 
 from __future__ import annotations
 
+import evaluate
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from autograder.course.metrics import load_metric
 
 
 def compute_metrics(eval_pred) -> dict[str, float]:
-    """Accuracy and macro-F1 from ``eval_pred = (logits, labels)`` (an ``EvalPrediction``).
+    """Accuracy and macro-averaged F1, precision and recall from ``eval_pred = (logits, labels)``.
 
-    The predicted class is the index of the largest logit. Macro-F1 is the plain mean of the
-    per-class F1 scores, so a rare class counts as much as a common one. Return plain Python
-    floats: ``{"accuracy": ..., "f1": ...}``.
+    ``eval_pred`` is the Trainer's ``EvalPrediction``. The predicted class is the index of the
+    largest logit. Load the metrics with ``load_metric("accuracy")``, ``load_metric("f1")``, ...
+    (online: ``evaluate.load("accuracy")``, ...) and compute them with
+    ``.compute(predictions=..., references=...)``; ``evaluate.combine([...])`` computes several
+    in one call.
+
+    Macro averaging (``average="macro"``) is the plain mean of the per-class scores over all the
+    classes, so a rare class counts as much as a common one. The modules' default,
+    ``average="binary"``, scores one class only and fails on more than two. Note that
+    ``combine`` passes every keyword to every module, and accuracy has no ``average``.
+
+    Return plain Python floats: ``{"accuracy": ..., "f1": ..., "precision": ..., "recall": ...}``.
     """
     # YOUR CODE HERE
     raise NotImplementedError("not written yet: see the docstring, then run `autograder check`")
@@ -29,8 +45,10 @@ def predict(texts: list[str], model: PreTrainedModel, tokenizer: PreTrainedToken
 
     For each text return ``{"label": name, "score": probability of that label,
     "probabilities": {name: probability, ...}}`` with names from ``model.config.id2label``.
-    Put the model in eval mode (no dropout) and run it under ``torch.no_grad()``; tokenize each
-    batch with ``padding=True, truncation=True, max_length=max_length``; softmax the logits.
+    Put the model in eval mode first (``model.eval()``: the Trainer leaves it in training mode,
+    where dropout makes predictions random) and run it under ``torch.no_grad()`` (no gradients to
+    keep: faster, less memory); tokenize each batch with ``padding=True, truncation=True,
+    max_length=max_length``; softmax the logits.
     Raise ``ValueError`` for an empty list or an empty (or blank) text.
     """
     # YOUR CODE HERE

@@ -41,9 +41,21 @@ MUTANTS = {
     ),
     "evaluate-uses-argmin": (
         "evaluate",
-        "preds = np.asarray(logits).argmax(axis=-1)",
-        "preds = np.asarray(logits).argmin(axis=-1)",
+        "preds = logits.argmax(axis=-1)",
+        "preds = logits.argmin(axis=-1)",
         "test_compute_metrics_on_hand_made_logits",
+    ),
+    "evaluate-binary-f1": (
+        "evaluate",
+        'macro.compute(predictions=preds, references=labels, labels=classes, average="macro")',
+        "macro.compute(predictions=preds, references=labels)",
+        "test_compute_metrics_on_hand_made_logits",
+    ),
+    "evaluate-predict-without-eval": (
+        "evaluate",
+        "    model.eval()\n",
+        "",
+        "test_predict_eval_mode_without_gradients",
     ),
     "emotion-weights-not-inverted": (
         "emotion",

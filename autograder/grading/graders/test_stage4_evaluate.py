@@ -18,6 +18,7 @@ from transformers import AutoModelForSequenceClassification
 from autograder.grading.gradelib import (
     GraderFailure,
     R,
+    attempt,
     attempt_traced,
     call,
     describe,
@@ -28,12 +29,15 @@ from autograder.grading.gradelib import (
     tiny,
 )
 from autograder.grading.judge import RemoteError, RunnerFailure
+from autograder.messages import remote_failure
 
 MODULE = "stage4_evaluate"
 # 8 examples, 3 classes. argmax is right 5 times; argmin would be right once.
 LOGITS = np.array([[2.0, 0.1, 0.3], [0.2, 1.5, 0.1], [0.1, 0.2, 3.0], [1.0, 0.9, 0.1],
                    [0.3, 2.2, 0.2], [0.5, 0.1, 0.4], [0.1, 0.2, 0.3], [1.2, 0.4, 1.1]], dtype=np.float32)
 LABELS = np.array([0, 1, 2, 1, 1, 0, 0, 2])
+# the same words as the public check's, for the same mistake (a binary F1 raises on 3 classes)
+BINARY_F1 = "with 3 classes, F1 is the macro-F1 over all classes (average='macro'), not the binary F1 of one class"
 TEXTS = ["an utterly charming film", "flat, lifeless and far too long", "it is a film",
          "the actors seem to be having fun even when we are not", "wow"]
 
@@ -68,8 +72,15 @@ def _reference(model, texts):
 
 
 def _metrics(sub):
-    out = call(sub, "compute_metrics", R.eval_prediction(LOGITS, LABELS),
-               call_desc="compute_metrics(EvalPrediction(8x3 logits, 8 labels))")
+    desc = "compute_metrics(EvalPrediction(8x3 logits, 8 labels))"
+    try:
+        out = function(sub, "compute_metrics")(R.eval_prediction(LOGITS, LABELS))
+    except RemoteError as exc:
+        if exc.is_a(ValueError) and "average" in exc.message:  # scikit-learn: "average='binary'" on 3 classes
+            raise GraderFailure(f"called {desc}: it raised ValueError: {exc.message}; {BINARY_F1}") from None
+        raise GraderFailure(remote_failure(exc, desc)) from None
+    except RunnerFailure as exc:
+        raise GraderFailure(remote_failure(exc, desc)) from None
     expect(isinstance(out, dict) and {"accuracy", "f1"} <= set(out),
            f"compute_metrics should return a dict with 'accuracy' and 'f1', got {describe(out)}")
     return out
@@ -84,7 +95,8 @@ def test_compute_metrics_on_hand_made_logits(sub):
     expect(abs(float(out["accuracy"]) - acc) < 1e-9, f"accuracy on the hand-made logits is {out['accuracy']}, "
                                                      f"expected {acc} (prediction = argmax of the logits)")
     expect(abs(float(out["f1"]) - f1) < 1e-9, f"f1 on the hand-made logits is {out['f1']}, expected the "
-                                              f"macro-F1 {f1:.6f}")
+                                              f"macro-F1 {f1:.6f}: the plain mean of the per-class F1 over all "
+                                              "classes (average='macro')")
 
 
 def test_compute_metrics_returns_plain_floats(sub):
@@ -181,3 +193,11 @@ def test_predict_eval_mode_without_gradients(sub, runner):
     expect(not any(training for training, _ in seen), "predict ran the model in training mode: call model.eval() "
                                                      "first (dropout makes predictions random)")
     expect(not any(grad for _, grad in seen), "predict ran the model with gradients on: wrap it in torch.no_grad()")
+    again = attempt(fn, _predict_desc(texts, {}), texts, handle, _remote_tokenizer())
+    expect(isinstance(again, list) and [_score(r) for r in out] == [_score(r) for r in again],
+           "predict gave different scores for the same texts: call model.eval() first (dropout makes predictions "
+           "random)")
+
+
+def _score(row):
+    return float(row["score"]) if isinstance(row, dict) and _number(row.get("score")) else None
