@@ -39,6 +39,7 @@ def main() -> None:
     t = time.monotonic()
     resolved = resolve_model()
     print(f"model resolution: {time.monotonic() - t:.3f} s (target < 5 s) -> {resolved.source}")
+    _metric_load_times()
 
     from autograder.grading import grade
     from autograder.sandbox.jail import SandboxStatus, detect
@@ -75,6 +76,32 @@ def main() -> None:
             print(f"model tier total, sandbox {mode}: {total:.0f} s (target < 240 s); "
                   f"peak memory {_peak_children_mib():.0f} MiB")
         _overhead("model tier", model_timings, 5)
+
+
+def _metric_load_times() -> None:
+    """First and cached load of the course's `evaluate` metric modules, in a fresh process.
+
+    The first load imports `evaluate` and `datasets` (seconds): every grader runner and every
+    notebook kernel pays it once; later loads come from the per-process cache.
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, time; t = time.perf_counter()\n"
+            "from autograder.course.metrics import METRICS, load_metric\n"
+            "first = {n: (load_metric(n, quiet=True), time.perf_counter())[1] for n in METRICS}\n"
+            "t2 = time.perf_counter(); [load_metric(n, quiet=True) for n in METRICS]\n"
+            "print(json.dumps({'first': first[METRICS[-1]] - t, 'cached': time.perf_counter() - t2, "
+            "'by_name': [first[n] - t for n in METRICS]}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COURSE_ONLINE": "0"})
+    if proc.returncode != 0:
+        print(f"metric modules: could not load ({proc.stderr.strip().splitlines()[-1:]})")
+        return
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"metric modules (accuracy, f1, precision, recall): first load {got['first']:.2f} s in a fresh process "
+          f"(cumulative {', '.join(f'{x:.2f}' for x in got['by_name'])} s), cached {1000 * got['cached']:.3f} ms")
 
 
 def _overhead(what: str, timings: dict[str, list[float]], target_pct: float) -> None:
