@@ -48,13 +48,13 @@ def open_client(*, cluster: str = "local", scheduler: str | None = None, workers
     dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                      "distributed.admin.tick.limit": "60s"})
     started = None
-    dashboard = ":8787" if importlib.util.find_spec("bokeh") else None
+    dashboard = importlib.util.find_spec("bokeh") is not None
     try:
         if scheduler:
             client = Client(scheduler, timeout="30s", set_as_default=False)
         elif cluster == "local":
             started = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False, memory_limit=0,
-                                   dashboard_address=dashboard)
+                                   dashboard_address=":8787" if dashboard else ":0")
             client = Client(started, set_as_default=False)
         elif cluster == "slurm":
             try:

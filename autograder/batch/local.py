@@ -178,16 +178,27 @@ def run_worker(request: dict, cwd: Path, env: dict[str, str], limit_s: float,
     return reply
 
 
+class _AnyStop:
+    """Set when any of its events is (the local batch's stop, the task's release on a worker)."""
+
+    def __init__(self, *events) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
 def grade_folder_in_child(sid: str, root: Path, tmp: Path, *, expected: dict[str, Expected], tier: str,
                           stages: list[str] | None, threads: int, limit_s: float, require_sandbox: bool,
-                          hide: Iterable[str] = (), model: str | None = None, batch: str | None = None) -> GradeResult:
+                          hide: Iterable[str] = (), model: str | None = None, batch: str | None = None,
+                          stop=None) -> GradeResult:
     """Grade the folder ``root`` (a fresh copy) in a child process, validate its reply; never raises.
 
     The child's working folder and scratch live in ``tmp``; ``model`` (the worker's resolved course
     model) is handed over through ``COURSE_MODEL`` so the child does not resolve it again.
     """
-    stop = _STOPS.get(batch or "")
-    if stop is not None and stop.is_set():
+    stop = _AnyStop(_STOPS.get(batch or ""), stop)
+    if stop.is_set():
         return failed_result(sid, "grading was interrupted (the batch was stopped)", "", expected)
     try:
         (tmp / "cwd").mkdir(exist_ok=True)

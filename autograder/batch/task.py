@@ -100,6 +100,26 @@ def _threads(task: dict) -> int:
     return max(1, cores // max(1, slots))  # the cores this worker may use (a Slurm allocation), not the node's
 
 
+class TaskReleased:
+    """``stop`` for a task's child: set once the scheduler no longer wants the task (its client died
+    or cancelled the batch), so a killed client does not leave the cluster grading for nobody."""
+
+    def __init__(self) -> None:
+        try:
+            from distributed import get_worker
+
+            self.worker = get_worker()
+            self.key = self.worker.get_current_task()
+        except (ImportError, ValueError):
+            self.worker = self.key = None
+
+    def is_set(self) -> bool:
+        if self.worker is None:
+            return False
+        ts = self.worker.state.tasks.get(self.key)
+        return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+
 def grade_task(task: dict) -> dict:
     """Grade one submission on this worker; returns ``{"result", "runs", "timing", "worker"}``.
 
@@ -135,7 +155,7 @@ def grade_task(task: dict) -> dict:
             result = local.grade_folder_in_child(
                 sid, tmp / "submission", tmp, expected=expected, tier=task["tier"], stages=task["stages"],
                 threads=_threads(task), limit_s=float(task["limit_s"]), require_sandbox=bool(task["require_sandbox"]),
-                hide=task.get("hide", ()), model=info["model"])
+                hide=task.get("hide", ()), model=info["model"], batch=task.get("batch"), stop=TaskReleased())
             if task["tier"] in ("model", "all"):
                 runs = collect_run_files(tmp / "runs", caps)
                 relative_run_paths(tmp / "runs", result)
