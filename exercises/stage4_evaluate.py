@@ -3,10 +3,10 @@
 ``compute_metrics`` turns the Trainer's raw logits into scores you can read, with Hugging Face
 ``evaluate``; ``predict`` is what you would ship: raw texts in, labels and confidences out.
 
-Metrics come from ``load_metric(name)``, the course's stand-in for ``evaluate.load(name)``:
-offline it loads the copy of the Hub module that ships with the course, and with
-``COURSE_ONLINE=1`` it calls ``evaluate.load(name)`` itself. Both take the same arguments and
-give the same values, so outside the course ``load_metric("f1")`` becomes ``evaluate.load("f1")``.
+Metrics come from ``load_metric(name)``, the course's way to call ``evaluate.load(name)``:
+offline it loads a module shipped with the course that mirrors the Hub's (same arguments, same
+values); with ``COURSE_ONLINE=1`` it calls ``evaluate.load(name)`` itself. Outside the course,
+write ``evaluate.load("f1")`` where you wrote ``load_metric("f1")``.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def test_resolver_says_which_once_and_caches(monkeypatch, capsys):
     monkeypatch.delenv("COURSE_ONLINE", raising=False)
     first = load_metric("accuracy")
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and "offline copy" in lines[0] and 'evaluate.load("accuracy")' in lines[0]
+    assert len(lines) == 1 and "offline stand-in" in lines[0] and 'evaluate.load("accuracy")' in lines[0]
     assert load_metric("accuracy") is first and capsys.readouterr().out == ""
 
 

@@ -4,7 +4,7 @@
 
 - with ``COURSE_ONLINE=1``: ``evaluate.load("f1")``, the Hub's module (or its copy in the local
   Hugging Face cache), exactly what every Trainer tutorial writes;
-- otherwise: the copy shipped in this folder (``f1/f1.py``), loaded with ``evaluate.load(folder)``,
+- otherwise: the stand-in shipped in this folder (``f1/f1.py``), loaded with ``evaluate.load(folder)``,
   which works with ``HF_HUB_OFFLINE=1``. ``evaluate.load("f1")`` itself would fetch the script
   from the Hub, which an offline classroom or the grading jail cannot reach.
 
@@ -59,7 +59,7 @@ def shipped_metric_dir(name: str) -> Path:
 
 
 def resolve_metric(name: str, *, online: bool | None = None) -> ResolvedMetric:
-    """Resolve a metric name to the Hub's module (``COURSE_ONLINE=1``) or the shipped copy."""
+    """Resolve a metric name to the Hub's module (``COURSE_ONLINE=1``) or the shipped stand-in."""
     if online is None:
         online = _online()
     if online:
@@ -67,7 +67,8 @@ def resolve_metric(name: str, *, online: bool | None = None) -> ResolvedMetric:
                                                  "(COURSE_ONLINE=1)")
     folder = shipped_metric_dir(name)
     return ResolvedMetric(name, str(folder), "packaged",
-                          f"the course's offline copy of evaluate.load(\"{name}\") (autograder/course/metrics/{name}/)")
+                          f"the course's offline stand-in for evaluate.load(\"{name}\") "
+                          f"(autograder/course/metrics/{name}/)")
 
 
 def load_metric(name: str, *, online: bool | None = None, quiet: bool = False) -> evaluate.EvaluationModule:

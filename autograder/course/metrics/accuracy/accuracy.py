@@ -1,7 +1,7 @@
-"""Accuracy: the course's offline copy of the Hub metric ``evaluate.load("accuracy")``.
+"""Accuracy: the course's offline stand-in for the Hub metric ``evaluate.load("accuracy")``.
 
 Same inputs, keyword arguments and output as the Hub module, computed by scikit-learn, so a
-``compute_metrics`` written against this copy runs unchanged online. It ships inside the
+``compute_metrics`` written against this stand-in runs unchanged online. It ships inside the
 package because ``evaluate.load("accuracy")`` fetches its script from the Hub, which an
 offline classroom cannot reach. Single-label only (no "multilabel" configuration).
 """

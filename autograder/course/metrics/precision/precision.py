@@ -1,7 +1,7 @@
-"""Precision: the course's offline copy of the Hub metric ``evaluate.load("precision")``.
+"""Precision: the course's offline stand-in for the Hub metric ``evaluate.load("precision")``.
 
 Same inputs, keyword arguments and output as the Hub module, computed by scikit-learn, so a
-``compute_metrics`` written against this copy runs unchanged online. As on the Hub, the
+``compute_metrics`` written against this stand-in runs unchanged online. As on the Hub, the
 default ``average="binary"`` only fits two classes: pass ``average="macro"`` for the mean of
 the per-class scores, or ``average=None`` for the per-class scores themselves.
 Single-label only (no "multilabel" configuration).
