@@ -108,3 +108,36 @@ def test_a_stage_still_a_stub_says_which_stage_to_finish(tmp_path, monkeypatch):
     assert "stage3_train.make_training_args() is not written yet: finish stage 3" in shown, shown
     assert "`autograder check train`" in shown
     assert err.ename == "NotImplementedError" and err.evalue in shown  # what the grader's report quotes
+
+
+def test_the_baseline_line_warns_only_when_the_model_does_not_beat_it():
+    from autograder.course.notebook import majority_baseline
+
+    baseline = majority_baseline([1, 1, 1, 0], ["negative", "positive"])
+    assert (baseline.label, baseline.accuracy) == ("positive", 0.75)
+    assert "⚠️" not in baseline.beside(0.8)
+    assert "0.800   vs   majority-class baseline 0.750 (always 'positive')" in baseline.beside(0.8)
+    assert "does not beat the majority-class baseline" in baseline.beside(0.75)
+    assert "not in the metrics" in baseline.beside(None)
+
+
+def test_a_stub_raised_in_a_stage_module_names_the_stage(tmp_path):
+    """The innermost stage function on the traceback is the stub that raised (here called by another)."""
+    import importlib.util
+
+    from autograder.course.notebook import stage_stub_message
+
+    path = tmp_path / "stage6_zero_shot.py"
+    path.write_text("def build_hypotheses(labels):\n    raise NotImplementedError('not written yet')\n\n"
+                    "def nli_zero_shot(texts, labels):\n    return build_hypotheses(labels)\n")
+    spec = importlib.util.spec_from_file_location("scratch_stage6", path)  # not in sys.modules
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    with pytest.raises(NotImplementedError) as caught:
+        module.nli_zero_shot(["a text"], ["joy"])
+    message = stage_stub_message(caught.value)
+    assert message.startswith("stage6_zero_shot.build_hypotheses() is not written yet: finish stage 6"), message
+    assert "`autograder check zero_shot`" in message
+    assert stage_stub_message(NotImplementedError("raised outside any stage module")) is None
+    assert stage_stub_message(ValueError("not a stub")) is None
