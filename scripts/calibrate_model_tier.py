@@ -1,16 +1,20 @@
-"""Run the reference notebooks over several seeds and print the trusted evaluator's figures.
+"""Calibrate the model tier: the reference and its variants over many seeds, graded as submissions.
 
-The manifest's thresholds are compared with the lower bound of a 95% interval; this script is
-how they were calibrated (its output is recorded in course.toml's comments). It also times
-each notebook, the model tier's speed target. Usage:
+Every run is appended to docs/calibration_runs.jsonl (resumable: a run already recorded is not
+repeated); ``--report`` writes docs/calibration.md from those records with the rule of
+:mod:`autograder.grading.calibration`. Usage:
 
-    python scripts/calibrate_model_tier.py --seeds 1 2 3 [--notebook sentiment_model] [--threads 2]
+    python scripts/calibrate_model_tier.py --seeds 20 [--broken-seeds 3] [--notebook emotion_model] \
+        [--variant reference --variant pad8] [--threads 2]
+    python scripts/calibrate_model_tier.py --report
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,30 +23,80 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from autograder import REPO_ROOT  # noqa: E402
 from autograder.course.manifest import load_course  # noqa: E402
-from autograder.course.models import resolve_model  # noqa: E402
-from autograder.grading.model_tier import grade_notebook  # noqa: E402
+from autograder.grading import calibration as cal  # noqa: E402
+
+RUNS = REPO_ROOT / "docs" / "calibration_runs.jsonl"
+REPORT = REPO_ROOT / "docs" / "calibration.md"
+
+
+def device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path) -> dict:
+    import dataclasses
+
+    from autograder.grading.model_tier import grade_notebook
+
+    sub = tmp / f"{nb.id}-{v.id}-{seed}"
+    shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
+    why = cal.apply(v, sub)
+    record = {"notebook": nb.id, "variant": v.id, "correct": v.correct, "seed": seed, "threads": threads,
+              "device": device(), "model": model.describe(), "value": {}, "lower": {}, "upper": {}}
+    if why:
+        return {**record, "error": why, "duration_s": 0.0}
+    nb = dataclasses.replace(nb, parameters={**nb.parameters, **v.params})
+    result = grade_notebook(nb, sub, tmp / f"work-{nb.id}-{v.id}-{seed}", model, seed=seed, threads=threads)
+    ev = result.details.get("evaluation") or {}
+    for metric in nb.thresholds:
+        if metric in ev:
+            record["value"][metric] = ev[metric]
+            record["lower"][metric], record["upper"][metric] = ev[f"{metric}_ci"]
+    return {**record, "error": result.error, "duration_s": result.duration_s}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per correct variant (0, 1, ...)")
+    parser.add_argument("--broken-seeds", type=int, default=3, help="seeds per broken variant")
     parser.add_argument("--notebook", action="append", help="notebook id (default: all)")
+    parser.add_argument("--variant", action="append", help="variant id (default: all)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--report", action="store_true", help="only write docs/calibration.md from the runs")
     args = parser.parse_args()
     course = load_course()
-    model = resolve_model()
-    print(model.describe())
-    notebooks = [course.notebook(n) for n in args.notebook] if args.notebook else list(course.notebooks)
-    with tempfile.TemporaryDirectory() as tmp:
-        for nb in notebooks:
-            for seed in args.seeds:
-                result = grade_notebook(nb, REPO_ROOT / "solutions", Path(tmp) / f"{nb.id}-{seed}", model,
-                                        seed=seed, threads=args.threads)
-                ev = result.details.get("evaluation", {})
-                figures = "  ".join(f"{m} {ev.get(m, float('nan')):.3f} [{ev.get(m + '_ci', (0, 0))[0]:.3f}, "
-                                    f"{ev.get(m + '_ci', (0, 0))[1]:.3f}]" for m in ("accuracy", "macro_f1"))
-                print(f"{nb.id} seed {seed}: {result.score:g}/{result.max_score:g}  {figures}  "
-                      f"({result.duration_s:.0f} s) {result.error}", flush=True)
+    thresholds = {nb.id: dict(nb.thresholds) for nb in course.notebooks}
+    if not args.report:
+        from autograder.course.models import resolve_model
+
+        model = resolve_model()
+        print(model.describe(), "|", device(), flush=True)
+        done = {(r["notebook"], r["variant"], r["seed"]) for r in cal.read_runs(args.runs)}
+        notebooks = [course.notebook(n) for n in args.notebook] if args.notebook else list(course.notebooks)
+        variants = [cal.variant(v) for v in args.variant] if args.variant else list(cal.VARIANTS)
+        with tempfile.TemporaryDirectory() as tmp:
+            for nb in notebooks:
+                for v in variants:
+                    if v.notebooks and nb.id not in v.notebooks:
+                        continue
+                    for seed in range(args.seeds if v.correct else args.broken_seeds):
+                        if (nb.id, v.id, seed) in done:
+                            continue
+                        run = run_one(nb, v, seed, args.threads, model, Path(tmp))
+                        cal.append_run(args.runs, run)
+                        shown = "  ".join(f"{m} {run['value'][m]:.3f} (lower {run['lower'][m]:.3f})"
+                                          for m in run["value"])
+                        print(f"{nb.id} {v.id} seed {seed}: {shown or run['error']} ({run['duration_s']:.0f} s)",
+                              flush=True)
+    runs = cal.read_runs(args.runs)
+    header = "Runs: " + ", ".join(sorted({f"{r['device']}, {r['threads']} threads, {r['model']}" for r in runs}))
+    REPORT.write_text(cal.markdown(runs, thresholds, header=header), encoding="utf-8")
+    print(f"wrote {REPORT.relative_to(REPO_ROOT)} from {len(runs)} runs")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,198 @@
+"""Calibrating the model tier's thresholds as measured error rates.
+
+A threshold is fair when correct work fails it rarely and broken work never passes it. Both are
+measured: the reference solution and harmless variants of it (code a competent student could
+write) run over many seeds; broken variants (the classic mistakes) run over several. Each run is
+graded exactly as a submission (:func:`autograder.grading.model_tier.grade_notebook`) and its
+figures are appended to a JSONL file, so a long calibration can stop and resume.
+
+The rule (see :func:`recommend`): a check compares the LOWER BOUND of a 95% interval with the
+threshold. Over the correct runs, the lower bounds are close to normal (a proportion over ~500
+texts); the estimated false-fail rate at threshold ``t`` is ``Phi((t - mean) / sd)``. The
+threshold is the largest value on a 0.01 grid whose estimate is at most 1%, and it must lie above
+every broken run's lower bound (false-pass rate 0 on every run); a check where both cannot hold
+is reported, never silently set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FALSE_FAIL_TARGET = 0.01
+Z_TARGET = 2.3263  # Phi^-1(0.99)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A submission: the reference, with text edits to its files and/or other notebook parameters."""
+
+    id: str
+    correct: bool
+    what: str
+    params: dict = field(default_factory=dict)
+    edits: tuple[tuple[str, str, str], ...] = ()  # (file, text, replacement), each text exactly once
+    notebooks: tuple[str, ...] = ()  # ids it applies to; empty: every notebook
+
+
+VARIANTS = (
+    Variant("reference", True, "the reference solution"),
+    Variant("pad8", True, "DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)", edits=((
+        "stage3_train.py", "data_collator=DataCollatorWithPadding(tokenizer),",
+        "data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),"),)),
+    Variant("warmup", True, "20 warm-up steps", edits=((
+        "stage3_train.py", "        seed=seed,\n", "        seed=seed,\n        warmup_steps=20,\n"),)),
+    Variant("weight_decay", True, "weight decay 0.1 instead of 0.01", edits=((
+        "stage3_train.py", "weight_decay: float = 0.01", "weight_decay: float = 0.1"),)),
+    Variant("untrained_head", False, "one optimisation step: the head stays untrained", edits=((
+        "stage3_train.py", "        num_train_epochs=epochs,\n",
+        "        num_train_epochs=epochs,\n        max_steps=1,\n"),)),
+    Variant("shuffled_labels", False, "labels shuffled within each split", edits=((
+        "stage1_tokenize.py", '    tokenized.set_format("torch")\n',
+        '    import random\n    tokenized = tokenized.map(lambda b: {"label": random.Random(0).sample(b["label"], '
+        'len(b["label"]))}, batched=True, batch_size=None)\n    tokenized.set_format("torch")\n'),)),
+    Variant("from_config", False, "encoder built with from_config (random weights)", edits=((
+        "stage2_model.py",
+        "    return AutoModelForSequenceClassification.from_pretrained(\n"
+        "        model_name_or_path, num_labels=len(labels), id2label=id2label, label2id=label2id\n    )",
+        "    from transformers import AutoConfig\n"
+        "    config = AutoConfig.from_pretrained(model_name_or_path, num_labels=len(labels), id2label=id2label, "
+        "label2id=label2id)\n    return AutoModelForSequenceClassification.from_config(config)"),)),
+    Variant("lr0", False, "learning rate 0", params={"learning_rate": 0.0}),
+    Variant("no_class_weights", False, "plain cross-entropy where the capstone asks for class weights", edits=((
+        "stage5_emotion.py", "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights)",
+        "loss = torch.nn.functional.cross_entropy(outputs.logits, labels)"),), notebooks=("emotion_model",)),
+    Variant("workshop_lr", False, "the workshop's learning rate 1e-5 in the course's 3 epochs",
+            params={"learning_rate": 1e-5}),
+)
+
+
+def variant(variant_id: str) -> Variant:
+    return next(v for v in VARIANTS if v.id == variant_id)
+
+
+def apply(v: Variant, folder: Path) -> str:
+    """Edit the submission copy in ``folder``; '' on success, else why the variant does not apply."""
+    for name, old, new in v.edits:
+        path = folder / name
+        text = path.read_text(encoding="utf-8")
+        if text.count(old) != 1:
+            return f"{name} no longer holds the text this variant edits"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    return ""
+
+
+# ----------------------------------------------------------------------------- records
+def read_runs(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def append_run(path: Path, run: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(run, sort_keys=True) + "\n")
+
+
+# ----------------------------------------------------------------------------- the rule
+def false_fail_rate(lower_bounds: list[float], threshold: float) -> float:
+    """Estimated share of correct runs whose lower bound falls under ``threshold`` (normal fit)."""
+    if len(lower_bounds) < 2:
+        return float("nan")
+    mean, sd = statistics.fmean(lower_bounds), statistics.stdev(lower_bounds)
+    if sd == 0:
+        return 0.0 if threshold <= mean else 1.0
+    return 0.5 * math.erfc((mean - threshold) / (sd * math.sqrt(2)))
+
+
+@dataclass
+class Recommendation:
+    metric: str
+    notebook: str
+    correct_n: int
+    correct_mean: float
+    correct_sd: float
+    broken_n: int
+    broken_max: float
+    threshold: float | None  # None: no threshold meets both targets
+    false_fail: float
+    margin: float  # threshold - the best broken run's lower bound
+    half_width: float  # mean half-width of the correct runs' intervals
+    note: str = ""
+
+
+def recommend(notebook: str, metric: str, runs: list[dict]) -> Recommendation:
+    """The threshold for one check from its runs: see the module docstring for the rule."""
+    ok = [r for r in runs if r["notebook"] == notebook and r["correct"] and metric in r.get("lower", {})]
+    bad = [r for r in runs if r["notebook"] == notebook and not r["correct"] and metric in r.get("lower", {})]
+    lows = [r["lower"][metric] for r in ok]
+    mean = statistics.fmean(lows) if lows else float("nan")
+    sd = statistics.stdev(lows) if len(lows) > 1 else float("nan")
+    broken_max = max((r["lower"][metric] for r in bad), default=0.0)
+    half = statistics.fmean((r["upper"][metric] - r["lower"][metric]) / 2 for r in ok) if ok else float("nan")
+    if len(lows) < 2:
+        return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, None, float("nan"),
+                              float("nan"), half, "needs at least 2 correct runs")
+    best = math.floor((mean - Z_TARGET * sd) * 100) / 100
+    note = ""
+    if best <= broken_max:
+        note = (f"no threshold meets both targets: 1% false fails needs <= {best:.2f}, a broken run reached "
+                f"{broken_max:.3f}")
+        return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, None,
+                              false_fail_rate(lows, best), best - broken_max, half, note)
+    return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, best,
+                          false_fail_rate(lows, best), best - broken_max, half, note)
+
+
+# ----------------------------------------------------------------------------- the table
+def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, header: str = "") -> str:
+    """docs/calibration.md: per check, the rule's figures, then every variant's runs."""
+    lines = ["# Model-tier calibration", "",
+             "Generated by `python scripts/calibrate_model_tier.py --report`; do not edit.", "",
+             "**The rule.** A check passes when the lower bound of its 95% interval (Wilson for accuracy, seeded "
+             "bootstrap for macro-F1) reaches the threshold: the lower bound, not the point estimate, so that a "
+             "model that is only lucky on this test split does not pass, and the threshold reads as 'at least this "
+             "good, with 95% confidence'. Over the correct runs (the reference and harmless variants, every seed) "
+             "the lower bounds are fitted with a normal distribution; the estimated false-fail rate at a threshold "
+             f"t is Phi((t - mean) / sd), and the recommended threshold is the largest t on a 0.01 grid with a rate "
+             f"of at most {FALSE_FAIL_TARGET:.0%}. It must also lie above the lower bound of every broken run "
+             "(false-pass rate 0 on every run). The margin is the recommended threshold minus the best broken "
+             "run's lower bound.", ""]
+    if header:
+        lines += [header, ""]
+    for notebook, metrics in thresholds.items():
+        for metric, current in metrics.items():
+            rec = recommend(notebook, metric, runs)
+            ok = [r["lower"][metric] for r in runs if r["notebook"] == notebook and r["correct"]
+                  and metric in r.get("lower", {})]
+            rate = false_fail_rate(ok, current)
+            lines += [f"## {notebook}: {metric} (threshold in course.toml: {current:.2f})", "",
+                      f"- correct runs: {rec.correct_n}, lower bound mean {rec.correct_mean:.3f}, sd "
+                      f"{rec.correct_sd:.3f}; estimated false-fail rate at {current:.2f}: {rate:.2%}",
+                      f"- broken runs: {rec.broken_n}, best lower bound {rec.broken_max:.3f}",
+                      "- recommended threshold: " + (f"{rec.threshold:.2f} (false-fail {rec.false_fail:.2%}, "
+                                                     f"margin over broken {rec.margin:.3f}, mean interval "
+                                                     f"half-width {rec.half_width:.3f})"
+                                                     if rec.threshold is not None else f"none ({rec.note})"),
+                      "", "| variant | kind | runs | value mean | lower bound min / mean / max | passes at "
+                      f"{current:.2f} | seconds (mean) |", "|---|---|---|---|---|---|---|"]
+            for vid in dict.fromkeys(r["variant"] for r in runs if r["notebook"] == notebook):
+                mine = [r for r in runs if r["notebook"] == notebook and r["variant"] == vid]
+                scored = [r for r in mine if metric in r.get("lower", {})]
+                if not scored:
+                    lines.append(f"| {vid} | | {len(mine)} | no model scored | | | |")
+                    continue
+                lows = [r["lower"][metric] for r in scored]
+                passes = sum(lo >= current for lo in lows)
+                kind = "correct" if mine[0]["correct"] else "broken"
+                value = statistics.fmean(r["value"][metric] for r in scored)
+                seconds = statistics.fmean(r["duration_s"] for r in mine)
+                spread = f"{min(lows):.3f} / {statistics.fmean(lows):.3f} / {max(lows):.3f}"
+                lines.append(f"| {vid} | {kind} | {len(mine)} | {value:.3f} | {spread} | {passes}/{len(scored)} | "
+                             f"{seconds:.0f} |")
+            lines.append("")
+    return "\n".join(lines) + "\n"
