@@ -173,13 +173,56 @@ def embedding_zero_shot_predictions(texts: list[str], label_names: list[str], en
     return [int(i) for i in sims.argmax(dim=-1).tolist()]
 
 
+def _zero_shot_cache_file(texts: list[str], label_names: list[str], encoder_path: str) -> Path:
+    """Where the zero-shot predictions of these texts by this encoder are kept between processes.
+
+    The key covers the texts, the labels, the prompt and the encoder's files (name, size, mtime),
+    so another model or another split never reads them. The folder is the grader's own cache: a
+    jailed submission cannot write there.
+    """
+    import hashlib
+    import os
+
+    root = Path(encoder_path)
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir() if p.is_file()) \
+        if root.is_dir() else [encoder_path]
+    key = hashlib.sha256(json.dumps([str(root.resolve()), files, texts, label_names, ZERO_SHOT_TEMPLATE])
+                         .encode("utf-8")).hexdigest()[:32]
+    base = Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "llm-course-kit")
+    return base / "zero_shot" / f"{key}.json"
+
+
+def cached_zero_shot_predictions(texts: list[str], label_names: list[str], encoder_path: str, tokenizer) -> list[int]:
+    """:func:`embedding_zero_shot_predictions` of the course encoder, computed once per split and
+    encoder: they do not depend on the submission, and a class of 300 would otherwise embed the
+    same hidden texts 300 times (seconds each)."""
+    import os
+
+    from transformers import AutoModel
+
+    path = _zero_shot_cache_file(texts, label_names, encoder_path)
+    try:
+        preds = json.loads(path.read_text())
+        if isinstance(preds, list) and len(preds) == len(texts) and all(type(i) is int for i in preds):
+            return preds
+    except (OSError, ValueError):
+        pass
+    encoder = AutoModel.from_pretrained(encoder_path).to(evaluation_device())
+    preds = embedding_zero_shot_predictions(texts, label_names, encoder, tokenizer)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(preds))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs the next grading the same seconds
+    return preds
+
+
 def embedding_zero_shot_comparison(texts: list[str], y_true: list[int], fine_tuned: list[int],
                                    label_names: list[str], encoder_path: str, tokenizer) -> dict:
     """Embedding zero-shot with the course encoder, against the fine-tuned predictions."""
-    from transformers import AutoModel
-
-    encoder = AutoModel.from_pretrained(encoder_path).to(evaluation_device())
-    zs = np.asarray(embedding_zero_shot_predictions(texts, label_names, encoder, tokenizer))
+    zs = np.asarray(cached_zero_shot_predictions(texts, label_names, encoder_path, tokenizer))
     truth, tuned = np.asarray(y_true), np.asarray(fine_tuned)
     b01, b10, p = mcnemar_exact(tuned == truth, zs == truth)
     return {

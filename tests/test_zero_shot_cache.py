@@ -1,0 +1,35 @@
+"""The evaluator's zero-shot comparison embeds the hidden texts once per encoder, not once per submission."""
+
+from __future__ import annotations
+
+import transformers
+from transformers import AutoTokenizer
+
+from autograder.course.models import tiny_model_dir
+from autograder.grading import evaluator
+
+TEXTS = ["i am so happy today", "this makes me furious", "i miss you", "what a shock"]
+LABELS = ["joy", "anger", "sadness", "surprise"]
+
+
+def test_zero_shot_predictions_are_computed_once_and_keyed(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    path = str(tiny_model_dir("distilbert-base"))
+    tok = AutoTokenizer.from_pretrained(path)
+    first = evaluator.embedding_zero_shot_comparison(TEXTS, [0, 1, 2, 3], [0, 1, 2, 0], LABELS, path, tok)
+    assert len(list((tmp_path / "zero_shot").glob("*.json"))) == 1
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the encoder was loaded again")
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", no_model)
+    again = evaluator.embedding_zero_shot_comparison(TEXTS, [0, 1, 2, 3], [0, 1, 2, 3], LABELS, path, tok)
+    assert again["zero_shot_accuracy"] == first["zero_shot_accuracy"]
+    assert again["fine_tuned_accuracy"] == 1.0  # the submission's side is never cached
+    other = evaluator._zero_shot_cache_file(TEXTS, LABELS[::-1], path)
+    assert other != evaluator._zero_shot_cache_file(TEXTS, LABELS, path)
+    (evaluator._zero_shot_cache_file(TEXTS, LABELS, path)).write_text('["not", "ints"]')  # a broken file
+    monkeypatch.undo()
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    assert evaluator.cached_zero_shot_predictions(TEXTS, LABELS, path, tok) == \
+        evaluator.embedding_zero_shot_predictions(TEXTS, LABELS, transformers.AutoModel.from_pretrained(path), tok)
