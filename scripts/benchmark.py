@@ -6,6 +6,7 @@ bubblewrap sandbox may cost at most 10% on the structural tier and 5% on the mod
 tier is timed with the sandbox on and off (``--repeat`` runs, alternating, the median kept).
 
     python scripts/benchmark.py [--model-tier] [--repeat 3]
+    python scripts/benchmark.py --batch 6 [--batch-stage tokenize]   # grade-batch on 1 and 2 Dask workers
 """
 
 from __future__ import annotations
@@ -32,7 +33,21 @@ def main() -> None:
     parser.add_argument("--model-tier", action="store_true", help="also run both notebooks (about 4 minutes)")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=1, help="structural runs per sandbox mode (median kept)")
+    parser.add_argument("--batch", type=int, metavar="N", help="only: N structural submissions sequentially, on 1 "
+                        "and on 2 Dask workers (speed-up, per-task overhead)")
+    parser.add_argument("--batch-stage", action="append", help="with --batch: grade only this stage (repeatable)")
+    parser.add_argument("--training", action="store_true", help="only: seconds per epoch of each training lever")
     args = parser.parse_args()
+    if args.training:
+        from bench_training import training_benchmark
+
+        training_benchmark()
+        return
+    if args.batch:
+        from autograder.batch.bench import batch_benchmark
+
+        batch_benchmark(args.batch, args.batch_stage)
+        return
 
     from autograder.course.models import resolve_model
 
