@@ -126,6 +126,8 @@ def test_a_class_on_a_dask_cluster_matches_local_grading_and_survives_kills(tmp_
     client.wait()
     first = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in (out / "results").glob("*.json")}
     assert 2 <= len(first) < 6, "the kill should land half-way"
+    workers = [p for n, p in procs.items() if n != "scheduler"]
+    wait_for(lambda: not any(grading_children(p) for p in workers), 30, "the dead client's tasks to stop")
 
     rerun = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(list((out / "results").glob("*.json"))) > len(first), 300, "a result of the rerun")
