@@ -58,3 +58,38 @@ def test_the_nli_parameter_is_empty_in_the_released_notebook():
         nb = nbformat.read(REPO_ROOT / tree / "emotion.ipynb", as_version=4)
         params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         assert 'nli_model = ""' in params.source and "nli_max_seconds = " in params.source
+
+
+def test_the_time_cap_compares_on_the_texts_scored_so_far(capsys):
+    """The NLI cell, run on its own: each call of nli_zero_shot takes longer than the cap, so only
+    the first batch (8 texts) is scored and compared."""
+    import importlib.util
+    import time
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("reference_stage6", REPO_ROOT / "solutions" / "stage6_zero_shot.py")
+    stage6 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage6)
+
+    class SlowStage6:
+        compare_predictions = staticmethod(stage6.compare_predictions)
+
+        @staticmethod
+        def nli_zero_shot(texts, labels, model, tokenizer):
+            time.sleep(0.2)
+            return [{label: float(label == "joy") for label in labels} for _ in texts]
+
+    nb = nbformat.read(REPO_ROOT / "solutions" / "emotion.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and "nli_max_seconds" in c.source and "tqdm" in c.source]
+    labels = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+    texts = [f"text {i}" for i in range(40)]
+    namespace = {"nli_model": str(tiny_model_dir("nli")), "nli_max_seconds": 0.1, "Path": Path,
+                 "dataset": {"validation": {"text": texts}}, "label_names": labels, "stage6_zero_shot": SlowStage6,
+                 "y_true": [1] * 40, "y_pred": [0] * 40, "comparisons": {}, "comparison_table": comparison_table}
+    exec(compile(cell.source, "nli cell", "exec"), namespace)  # noqa: S102 - the notebook's own cell
+    out = capsys.readouterr().out
+
+    assert "time cap: NLI zero-shot scored the first 8 of 40 texts" in out, out
+    (row,) = namespace["comparisons"].values()
+    assert row[1] == 8 and row[0]["accuracy_b"] == 1.0 and row[0]["accuracy_a"] == 0.0
+    assert "fine-tuned vs NLI zero-shot, 8 validation texts:" in out
