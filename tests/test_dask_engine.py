@@ -57,6 +57,11 @@ def test_a_refused_task_fails_only_its_submission_after_the_retries(tmp_path, mo
         assert "install the same commit" in note.details["instructor"]
     assert len(list((tmp_path / "out" / "results").glob("*.json"))) == 2
     assert sum("different version" in m for m in logs) == 2
+    # the cluster's fault, not the submissions': a rerun grades them again (here they fail again)
+    logs.clear()
+    batch.grade_batch(tmp_path / "subs", tmp_path / "out", workers=1, stages=[STAGE], progress=False, retries=0,
+                      log=logs.append)
+    assert sum("grading it again" in m for m in logs) == 2 and sum("different version" in m for m in logs) == 2
 
 
 def test_run_files_travel_back_and_land_in_out(tmp_path):

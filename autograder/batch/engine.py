@@ -14,11 +14,13 @@ neither kind of worker.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 
 from autograder.batch.validate import Expected, MalformedResult, failed_result, validate_result
@@ -93,18 +95,21 @@ def cluster_shape(client) -> tuple[bool, dict[str, int]]:
     return gpu, slots
 
 
-def _failure(exc: BaseException) -> tuple[str, str]:
-    """(learner, instructor) words for a task that Dask could not complete."""
+def _failure(exc: BaseException) -> tuple[str, str, bool]:
+    """(learner, instructor, the cluster's fault) for a task that Dask could not complete. A failure
+    that is the cluster's (a lost worker, a worker of another course version) is graded again when
+    the batch is run again; one that the submission caused is not."""
     from distributed import KilledWorker
 
     from autograder.batch.task import CourseVersionMismatch
 
     if isinstance(exc, KilledWorker):
         return (f"grading stopped: the machine grading this submission was lost {ALLOWED_FAILURES + 1} times "
-                "(the batch went on without it; ask your instructor to grade it again)", repr(exc)[-2000:])
+                "(the batch went on without it; it is graded again when the batch is run again)",
+                repr(exc)[-2000:], True)
     if isinstance(exc, CourseVersionMismatch):
-        return "could not be graded: the grading machines run a different version of the course", str(exc)
-    return f"could not be graded: {type(exc).__name__}", repr(exc)[-2000:]
+        return "could not be graded: the grading machines run a different version of the course", str(exc), True
+    return f"could not be graded: {type(exc).__name__}", repr(exc)[-2000:], False
 
 
 def stream(client, tasks: Iterable[tuple[str, dict | None, list[str]]], *, tier: str,
@@ -164,10 +169,16 @@ def stream(client, tasks: Iterable[tuple[str, dict | None, list[str]]], *, tier:
             except MalformedResult as exc:
                 reply = {"result": failed_result(sid, "grading failed: the grading process's result was not "
                                                  "well-formed", str(exc), expected)}
-            except Exception as exc:  # noqa: BLE001 - a lost worker, a refusing worker: this submission only
-                learner, instructor = _failure(exc)
+            except BaseException as exc:  # noqa: BLE001 - a lost worker, a refusing worker: this submission only
+                if client.status != "running" or isinstance(exc, CancelledError | asyncio.CancelledError):
+                    raise ClusterUnavailable(f"lost the Dask cluster ({type(exc).__name__}: {exc}); run the same "
+                                             "command again to grade the rest") from None
+                if not isinstance(exc, Exception):
+                    raise
+                learner, instructor, retry = _failure(exc)
                 log(f"{sid}: {learner} ({instructor[:300]})")
                 reply = {"result": failed_result(sid, learner, instructor, expected)}
+                reply["result"].stages[0].details["retry"] = retry
             fut.release()
             result = reply["result"]
             bar.update(bar_task, advance=1, description=f"{sid}: {result.score:g}/{result.max_score:g}")

@@ -39,10 +39,17 @@ from autograder.reports.results import GradeResult
 
 WORKER = [sys.executable, "-P", "-m", "autograder.batch.worker"]  # -P: the cwd is not put on sys.path
 
-from autograder.batch.store import (  # noqa: E402
-    keep_run_files as _keep_run_files,  # noqa: F401 - kept for callers and tests
+from autograder.batch.store import (  # noqa: E402,F401 - write_class_reports re-exported
+    cluster_failure,
+    keep_run_files,
+    load_result,
+    place_run_files,
+    restore,
+    result_path,
+    snapshot,
+    write_atomic,
+    write_class_reports,
 )
-from autograder.batch.store import load_result, place_run_files, restore, result_path, snapshot, write_atomic  # noqa: E402
 from autograder.batch.submissions import (  # noqa: E402,F401 - re-exported for callers and tests
     Refused,
     Submission,
@@ -63,6 +70,7 @@ from autograder.batch.validate import (  # noqa: E402,F401
     validate_result,
 )
 
+_keep_run_files = keep_run_files  # its name before the move, for callers and tests
 _STOPS: dict[str, threading.Event] = {}  # batch id -> its stop event (tasks of a local cluster see it)
 
 
@@ -255,7 +263,10 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
     results: dict[str, GradeResult] = {}
     for sub in students:
         old = None if regrade else load_result(written.get(sub.id), sub.id)
-        if old is not None:
+        if old is not None and cluster_failure(old):
+            say(f"{sub.id} failed for the cluster's reasons last time (a lost worker, another course version): "
+                "grading it again")
+        elif old is not None:
             results[sub.id] = old
         elif sub.id in written and not regrade:
             say(f"{result_path(out, sub.id)} is not a well-formed result: grading {sub.id} again")
@@ -312,20 +323,3 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
     if stats is not None:
         stats["tasks"] = timings
     return [results[s.id] for s in students]
-
-
-def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None,
-                        submissions: Path | None = None) -> None:
-    """Per-student reports (``OUT/reports/<id>/``), the class gradebooks and the class report."""
-    from autograder.cli import write_reports
-    from autograder.reports.exports import gradebook_csv, nbgrader_gradebook
-
-    for result in results:
-        write_reports(result, out / "reports" / result.submission)
-    gradebook_csv(results, out / "gradebook.csv")
-    nbgrader_gradebook(results, out / "nbgrader_grades.csv", assignment=assignment)
-    try:
-        from autograder.reports.class_report import write_class_report
-    except ImportError:  # pragma: no cover - a student's copy of the course has no class report
-        return
-    write_class_report(results, out / "class_report.html", submissions=submissions)

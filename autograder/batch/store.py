@@ -134,3 +134,26 @@ def keep_run_files(runs: Path, dest: Path, result: GradeResult, caps: Submission
     files = collect_run_files(runs, caps)
     relative_run_paths(runs, result)
     place_run_files(files, dest, result)
+
+
+def cluster_failure(result: GradeResult) -> bool:
+    """A result the batch recorded for a failure of the cluster, not of the submission."""
+    note = next((s for s in result.stages if s.id == "submission"), None)
+    return note is not None and note.details.get("retry") is True
+
+
+def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None,
+                        submissions: Path | None = None) -> None:
+    """Per-student reports (``OUT/reports/<id>/``), the class gradebooks and the class report."""
+    from autograder.cli import write_reports
+    from autograder.reports.exports import gradebook_csv, nbgrader_gradebook
+
+    for result in results:
+        write_reports(result, out / "reports" / result.submission)
+    gradebook_csv(results, out / "gradebook.csv")
+    nbgrader_gradebook(results, out / "nbgrader_grades.csv", assignment=assignment)
+    try:
+        from autograder.reports.class_report import write_class_report
+    except ImportError:  # pragma: no cover - a student's copy of the course has no class report
+        return
+    write_class_report(results, out / "class_report.html", submissions=submissions)
