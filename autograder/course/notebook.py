@@ -7,7 +7,7 @@ A student reads a notebook top to bottom, often for the first time with transfor
 - a stage function that is still a stub says which stage to finish instead of the python
   stub's "run `autograder check`" (:func:`prepare_notebook` installs a handler for that);
 - every validation score is printed beside the majority-class baseline, with a plain warning
-  when the model does not beat it (:func:`majority_baseline`, :class:`BaselineCallback`);
+  when the model does not beat it (:func:`majority_baseline`, :func:`baseline_callback`);
 - the learning curve and the confusion matrix are shown in the notebook and saved to outputs/;
 - messages that are expected on a laptop CPU (``pin_memory``) and the weight loading/saving
   progress bars are silenced, by name: every other warning still shows.
@@ -76,7 +76,7 @@ def _short_stage_stub(shell, etype, value, tb, tb_offset=None):
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
         return None
     value.args = (message,)  # papermill and the grader's report quote the exception's own text
-    shell._showtraceback(etype, value, [f"⏳ {message}"])
+    shell._showtraceback(etype, value, [f"✏️  {message}"])
     return None
 
 
