@@ -27,7 +27,8 @@ def _metrics() -> dict:
     except ValueError as exc:
         if "average" not in str(exc):
             raise
-        raise AssertionError(f"called compute_metrics((6x3 logits, 6 labels)): it raised ValueError: {exc}; "
+        why = str(exc).rstrip(".")
+        raise AssertionError(f"called compute_metrics((6x3 logits, 6 labels)): it raised ValueError: {why}; "
                              f"{BINARY_F1}") from None
     assert isinstance(out, dict) and {"accuracy", "f1"} <= set(out), \
         f"compute_metrics should return a dict with 'accuracy' and 'f1', got {out!r}"

@@ -77,7 +77,8 @@ def _metrics(sub):
         out = function(sub, "compute_metrics")(R.eval_prediction(LOGITS, LABELS))
     except RemoteError as exc:
         if exc.is_a(ValueError) and "average" in exc.message:  # scikit-learn: "average='binary'" on 3 classes
-            raise GraderFailure(f"called {desc}: it raised ValueError: {exc.message}; {BINARY_F1}") from None
+            why = exc.message.rstrip(".")
+            raise GraderFailure(f"called {desc}: it raised ValueError: {why}; {BINARY_F1}") from None
         raise GraderFailure(remote_failure(exc, desc)) from None
     except RunnerFailure as exc:
         raise GraderFailure(remote_failure(exc, desc)) from None
