@@ -81,3 +81,34 @@ def test_run_files_travel_back_and_land_in_out(tmp_path):
     assert (dest / "sentiment_model" / "output" / "log_history.json").read_text() == "[]"
     assert not (tmp_path / "out" / "evil.txt").exists()
     assert result.stages[0].details["output_dir"] == str(dest / "sentiment_model" / "output")
+
+
+def test_cluster_slurm_starts_jobs_with_the_course_options(monkeypatch):
+    """dask-jobqueue stood in for (no Slurm here): SLURMCluster gets [cluster.slurm] of course.toml and
+    is scaled to --workers jobs."""
+    import sys
+    import types
+
+    from distributed import LocalCluster
+
+    from autograder.batch import engine
+    from autograder.course.manifest import load_course
+
+    seen: dict = {}
+
+    class FakeSLURMCluster(LocalCluster):
+        def __init__(self, **options):
+            seen["options"] = options
+            super().__init__(n_workers=0, processes=False, dashboard_address=":0")
+
+        def scale(self, n=None, jobs=0, **kwargs):
+            seen.setdefault("jobs", jobs)  # closing scales to 0 again
+            return super().scale(jobs)
+
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeSLURMCluster))
+    logs: list[str] = []
+    with engine.open_client(cluster="slurm", workers=3, log=logs.append) as client:
+        assert client.status == "running"
+    assert seen == {"options": load_course().raw["cluster"]["slurm"], "jobs": 3}
+    assert seen["options"]["cores"] >= 1 and "memory" in seen["options"]
+    assert any("dashboard" in m for m in logs)
