@@ -7,13 +7,19 @@ notebook is written (to the scratch) even when a cell fails; the grader copies i
 
 The last line this prints is one JSON object the grader reads, size-capped, as a learner message
 (it comes from the jailed side, so it is only ever shown, never trusted).
+
+Ctrl-C (SIGINT), SIGTERM or a closed terminal (SIGHUP) stops the notebook's kernel too: Jupyter
+starts kernels in a session of their own, so a signal to this process's group never reaches
+them, and a kernel busy in a long cell would otherwise outlive the run and keep its CPU and memory.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 KERNEL_NAME = "llm-course-kit"
 MESSAGE_CAP = 300
@@ -31,13 +37,55 @@ def write_kernelspec(root: Path, python: str | None = None) -> Path:
     return root
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP end the run the way Ctrl-C does: through KeyboardInterrupt, so one
+    handler stops the kernel whatever the signal."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_descendants(timeout: float = 5.0) -> list[int]:
+    """Kill every process this one started (the kernel and whatever its cells started); their pids.
+
+    Asks first (SIGTERM), then kills what is left after ``timeout`` seconds. psutil finds the kernel
+    although it runs in its own session, because it is still our child.
+    """
+    import psutil
+
+    try:
+        kids = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    for kid in kids:
+        try:
+            kid.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(kids, timeout=timeout)
+    for kid in alive:
+        try:
+            kid.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)
+    return [k.pid for k in kids]
+
+
 def main(argv: list[str]) -> int:
     import papermill as pm
 
     source, target, params_json, cwd = argv
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
         pm.execute_notebook(source, target, parameters=json.loads(params_json), kernel_name=KERNEL_NAME,
                             cwd=cwd, progress_bar=False, log_output=False)
+    except KeyboardInterrupt as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        stop_descendants()
+        print(json.dumps({"error": "stopped", "ename": "KeyboardInterrupt",
+                          "evalue": f"stopped from outside ({exc or 'SIGINT'}); the kernel was stopped too"}),
+              flush=True)
+        return 130
     except pm.PapermillExecutionError as exc:
         print(json.dumps({"error": "cell", "cell": exc.exec_count, "ename": str(exc.ename)[:MESSAGE_CAP],
                           "evalue": str(exc.evalue)[:MESSAGE_CAP]}), flush=True)
@@ -45,6 +93,8 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - the kernel died, the notebook could not be read, ...
         print(json.dumps({"error": "run", "ename": type(exc).__name__, "evalue": str(exc)[:MESSAGE_CAP]}), flush=True)
         return 4
+    finally:
+        stop_descendants(timeout=2.0)  # nothing a cell started outlives the run, whatever happened
     return 0
 
 
