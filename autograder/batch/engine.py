@@ -101,7 +101,7 @@ def _failure(exc: BaseException) -> tuple[str, str, bool]:
     the batch is run again; one that the submission caused is not."""
     from distributed import KilledWorker
 
-    from autograder.batch.task import CourseVersionMismatch
+    from autograder.batch.task import CourseVersionMismatch, WorkerNotReady
 
     if isinstance(exc, KilledWorker):
         return (f"grading stopped: the machine grading this submission was lost {ALLOWED_FAILURES + 1} times "
@@ -109,6 +109,8 @@ def _failure(exc: BaseException) -> tuple[str, str, bool]:
                 repr(exc)[-2000:], True)
     if isinstance(exc, CourseVersionMismatch):
         return "could not be graded: the grading machines run a different version of the course", str(exc), True
+    if isinstance(exc, WorkerNotReady):
+        return "could not be graded: no grading machine was ready (see the instructor's details)", str(exc), True
     return f"could not be graded: {type(exc).__name__}", repr(exc)[-2000:], False
 
 

@@ -29,7 +29,12 @@ from pathlib import Path
 from autograder import REPO_ROOT
 
 
-class CourseVersionMismatch(RuntimeError):
+class WorkerNotReady(RuntimeError):
+    """This worker cannot grade (its splits fail their hashes, the model cannot be resolved...): the
+    cluster's fault, so the task is tried elsewhere and graded again when the batch is run again."""
+
+
+class CourseVersionMismatch(WorkerNotReady):
     """The worker's course (manifest, graders, splits) is not the client's: it refuses to grade."""
 
 
@@ -133,7 +138,10 @@ def grade_task(task: dict) -> dict:
     from autograder.course.manifest import SubmissionCaps
 
     start = time.monotonic()
-    info = warm()
+    try:
+        info = warm()
+    except Exception as exc:  # noqa: BLE001 - named for the instructor, retried elsewhere by Dask
+        raise WorkerNotReady(f"this worker cannot grade: {type(exc).__name__}: {str(exc)[:500]}") from None
     if task["course_version"] != info["version"]:
         raise CourseVersionMismatch(
             f"this worker's course version is {info['version']}, the batch's is {task['course_version']}: the "
