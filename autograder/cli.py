@@ -18,6 +18,11 @@ def _default_work_dir() -> Path:
 def cmd_grade(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from autograder.preview import student_copy_message
+
+    if (elsewhere := student_copy_message()) is not None:  # a student's copy: no graders to grade with
+        print(elsewhere, file=sys.stderr)
+        return 2
     from autograder.course.models import resolve_model
     from autograder.grading import grade_submission
     from autograder.reports.terminal import print_table, to_json
@@ -101,13 +106,13 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     from autograder.course.release import build_release
 
-    files = build_release(Path(args.out), check=not args.no_check)
-    print(f"released {len(files)} files to {args.out}")
+    files = build_release(Path(args.out), check=not args.no_check, git=not args.no_git)
+    print(f"released {len(files)} files to {args.out}" + ("" if args.no_git else " (a git repository, one commit)"))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from autograder.student import show_status
+    from autograder.preview import show_status
 
     return show_status(path=Path(args.path) if args.path else _default_work_dir())
 
@@ -225,9 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("release", help="build the student repository (nothing hidden inside)")
     r.add_argument("out")
     r.add_argument("--no-check", action="store_true", help="skip checking that solutions pass and stubs fail")
+    r.add_argument("--no-git", action="store_true", help="do not make the release a git repository")
     r.set_defaults(func=cmd_release)
 
-    st = sub.add_parser("status", help="your progress over the stages (public checks)")
+    st = sub.add_parser("status", help="your progress, the hidden checks' points, the notebooks' thresholds")
     st.add_argument("--path", help="your work folder (default: ./exercises if present, else .)")
     st.set_defaults(func=cmd_status)
 

@@ -22,32 +22,6 @@ def _run_checks(check_file: Path, path: Path) -> subprocess.CompletedProcess:
     )
 
 
-def show_status(*, path: Path) -> int:
-    """Rustlings-style progress: which stages pass their public checks, and what to do next."""
-    from rich.table import Table
-
-    table = Table(title="Your progress")
-    for col in ("#", "stage", "title", "public checks"):
-        table.add_column(col)
-    next_stage = None
-    done = 0
-    stages = load_course().stages
-    with console.status("running the public checks ..."):
-        for i, stage in enumerate(stages, 1):
-            check_file = path / stage.public_check_file
-            ok = check_file.exists() and _run_checks(check_file, path).returncode == 0
-            done += ok
-            if not ok and next_stage is None:
-                next_stage = stage
-            table.add_row(str(i), stage.id, stage.title, "[green]pass[/]" if ok else "[red]not yet[/]")
-    console.print(table)
-    console.print(f"{done}/{len(stages)} stages pass their public checks.")
-    if next_stage:
-        console.print(f"Next: [b]{next_stage.id}[/] - edit {next_stage.module}.py, then "
-                      f"`autograder check {next_stage.id}` (stuck? `autograder hint {next_stage.id}`)")
-    return 0
-
-
 def run_public_checks(*, stage_id: str | None, path: Path) -> int:
     """Run ``path/checks/test_<module>.py`` for one stage (or every stage); 0 when all pass."""
     course = load_course()
