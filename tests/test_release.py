@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +32,9 @@ def test_nothing_hidden_is_released(released):
     assert not any(f.endswith("test.jsonl") or f.endswith("corpus.jsonl") for f in files)
     manifest = json.loads((out / "datasets_cache" / "manifest.json").read_text())
     assert all(set(entry["splits"]) == {"train", "validation"} for entry in manifest.values())
-    assert "thresholds" not in (out / "course.toml").read_text()
+    manifest_text = (out / "course.toml").read_text()
+    assert "thresholds" in manifest_text, "students see the notebooks' thresholds (autograder status shows them)"
+    assert "# calibration" not in manifest_text, "the instructor's calibration notes stay in the course's repository"
 
 
 def test_no_hidden_test_text_or_solution_code_anywhere(released):
@@ -87,3 +91,83 @@ def test_released_workflow_is_practice_only(released):
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout"):
                 assert not {"repository", "token", "ssh-key"} & set(step.get("with") or {}), step
+
+
+def test_release_is_a_git_repository_with_one_commit(released):
+    out, files = released
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=out, capture_output=True, text=True, check=True).stdout
+
+    assert git("rev-list", "--count", "HEAD").strip() == "1"
+    assert git("status", "--porcelain") == "", "everything released is committed"
+    assert sorted(git("ls-files").split()) == files
+    ignored = (out / ".gitignore").read_text().split()
+    assert {"outputs/", ".venv/", "__pycache__/", ".pytest_cache/"} <= set(ignored)
+
+
+def test_release_without_git(tmp_path):
+    release.build_release(tmp_path / "plain", check=False, git=False)
+    assert not (tmp_path / "plain" / ".git").exists()
+
+
+# paths a student's own work creates: named by the README, absent from a fresh release
+CREATED_BY_THE_STUDENT = ("outputs/", ".venv")
+PATH_LIKE = re.compile(r"^\.?[\w.-]+(/[\w.<>*-]*)*$")
+FILE_NAME = re.compile(r"(?<![\w/.-])\.?[\w-]+(?:/[\w.-]+)*\.(?:py|ipynb|toml|md|jsonl?|ya?ml|txt|csv)\b")
+
+
+def named_paths(markdown: str) -> set[str]:
+    """Every file or folder a Markdown text names: code spans that look like a path (one word with a
+    slash or a file extension), and file names anywhere in the text."""
+    names = set(FILE_NAME.findall(markdown))
+    for span in re.findall(r"`([^`\n]+)`", markdown):
+        if PATH_LIKE.match(span) and ("/" in span or FILE_NAME.fullmatch(span) or span.startswith(".")):
+            names.add(span)
+    return {n for n in names if not n.startswith(CREATED_BY_THE_STUDENT) and "<" not in n}
+
+
+def _missing(out: Path, base: Path, names: set[str]) -> list[str]:
+    return sorted(n for n in names if not (out / n).exists() and not (base / n).exists())
+
+
+def test_readme_names_only_what_the_release_holds(released):
+    out, _ = released
+    readme = (out / "README.md").read_text()
+    names = named_paths(readme)
+    assert {"stage1_tokenize.py", "checks/", "course.toml", ".github/workflows/practice.yml"} <= names
+    assert _missing(out, out, names) == []
+
+
+def test_readme_says_how_to_install_the_cpu_torch(released):
+    readme = (released[0] / "README.md").read_text()
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
+    assert "CUDA" in readme
+
+
+def test_data_card_names_only_files_that_ship(released):
+    out, _ = released
+    card = out / "datasets_cache" / "emotion" / "DATA_CARD.md"
+    text = card.read_text()
+    names = named_paths(text)
+    assert {"train.jsonl", "validation.jsonl", "datasets_cache/manifest.json"} <= names
+    assert _missing(out, card.parent, names) == []
+    assert "corpus.jsonl" not in text and "test.jsonl" not in text and "{split_table}" not in text
+    for split in release.RELEASED_SPLITS:  # the split table's totals are the files' own row counts
+        rows = sum(1 for line in (card.parent / f"{split}.jsonl").read_text().splitlines() if line.strip())
+        assert f"{rows:,}" in text
+
+
+def test_plain_pytest_inside_the_release_runs_the_public_checks_without_warnings(released):
+    """Plain `pytest` in the release collects checks/ (pyproject's testpaths) with no warning: every
+    check runs and fails against the stubs with the stubs' own message, and nothing else goes wrong."""
+    out, _ = released
+    env = {**os.environ, "COLUMNS": "400"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider"], cwd=out,
+                          env=env, capture_output=True, text=True, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-3000:]  # 1: checks failed (not 2-5: interrupted, usage error, nothing run)
+    assert not re.search(r"\d+ warnings?\b", output) and "Warning" not in output, output[-3000:]
+    failed = [ln for ln in output.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    assert failed and all(ln.startswith("FAILED checks/test_stage") for ln in failed), failed
+    assert all("NotImplementedError: not written yet" in ln for ln in failed), failed
