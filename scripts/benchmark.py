@@ -7,6 +7,7 @@ tier is timed with the sandbox on and off (``--repeat`` runs, alternating, the m
 
     python scripts/benchmark.py [--model-tier] [--repeat 3]
     python scripts/benchmark.py --batch 6 [--batch-stage tokenize]   # grade-batch on 1 and 2 Dask workers
+    python scripts/benchmark.py --status [--repeat 3]   # autograder status vs pytest checks, fresh release
 """
 
 from __future__ import annotations
@@ -37,11 +38,18 @@ def main() -> None:
                         "and on 2 Dask workers (speed-up, per-task overhead)")
     parser.add_argument("--batch-stage", action="append", help="with --batch: grade only this stage (repeatable)")
     parser.add_argument("--training", action="store_true", help="only: seconds per epoch of each training lever")
+    parser.add_argument("--status", action="store_true", help="only: `autograder status` vs plain `pytest checks` "
+                        "in a fresh student release (target <= 1.5x)")
     args = parser.parse_args()
     if args.training:
         from bench_training import training_benchmark
 
         training_benchmark()
+        return
+    if args.status:
+        from bench_status import status_benchmark
+
+        status_benchmark(args.repeat)
         return
     if args.batch:
         from autograder.batch.bench import batch_benchmark
