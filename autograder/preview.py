@@ -179,7 +179,7 @@ def show_status(*, path: Path) -> int:
 def _thresholds(nb: Notebook) -> str:
     if not nb.thresholds:
         return "not published in your course.toml"
-    return ", ".join(f"{name.replace('_', '-')} >= {value:.2f}" for name, value in nb.thresholds.items())
+    return "\n".join(f"{name} >= {value:.2f}" for name, value in nb.thresholds.items())
 
 
 def render(console, course: Course, stages: list[StageProgress], notebooks: list[NotebookProgress]) -> None:
@@ -218,7 +218,7 @@ def render(console, course: Course, stages: list[StageProgress], notebooks: list
                        "score on the hidden test split: aim a few points above it on the validation split."))
     for n in notebooks:
         if n.validation:
-            scores = ", ".join(f"{k.replace('_', '-')} {v:.3f}" for k, v in n.validation.items())
+            scores = ", ".join(f"{k} {v:.3f}" for k, v in n.validation.items())
             console.print(Text(f"{n.notebook.notebook}, your last run on the validation split: {scores} "
                                "(practice, not your grade)"))
 

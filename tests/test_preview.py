@@ -70,7 +70,7 @@ def test_status_in_a_fresh_release_lists_hidden_checks_and_thresholds(student_co
     for nb in course.notebooks:
         assert nb.notebook in out
         for metric, value in nb.thresholds.items():
-            assert f"{metric.replace('_', '-')} >= {value:.2f}" in out
+            assert f"{metric} >= {value:.2f}" in out
         assert f"outputs/{Path(nb.notebook).stem}/model" in out  # what is left: run the notebook
     assert f"0/{len(course.stages)} stages pass" in out and "What is left" in out
     assert f"= {course.max_score:g}" in out
