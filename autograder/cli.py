@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a notebook's kernel, a judge, a runner: each was stopped on the way out
+        print(f"autograder {args.command}: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("autograder."):
             print(f"autograder {args.command}: an instructor command, not part of this copy of the course",
