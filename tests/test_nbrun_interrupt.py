@@ -86,9 +86,10 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job would ignore Ctrl-C
 
 
-def test_ctrl_c_on_nbrun_stops_its_kernel(tmp_path: Path) -> None:
-    """nbrun itself gets Ctrl-C (a terminal signals its whole group): it stops the kernel, which runs
-    in a session of its own, and says so in one JSON line instead of a traceback."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_on_nbrun_stops_its_kernel(tmp_path: Path, signum: int) -> None:
+    """nbrun itself gets Ctrl-C (a terminal signals its whole group) or SIGTERM: it stops the kernel,
+    which runs in a session of its own, and says so in one JSON line instead of a traceback."""
     started = tmp_path / "started"
     _sleeping_notebook(tmp_path / "sleep.ipynb", started)
     write_kernelspec(tmp_path / "jupyter")
@@ -101,7 +102,7 @@ def test_ctrl_c_on_nbrun_stops_its_kernel(tmp_path: Path) -> None:
         assert proc.poll() is None, proc.communicate()
         tree = psutil.Process(proc.pid).children(recursive=True)
         assert any("ipykernel" in " ".join(p.cmdline()) for p in tree), [p.cmdline() for p in tree]
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signum)
         out, err = proc.communicate(timeout=60)
         _wait_for(lambda: not _alive(tree), 15, f"the kernel to end: {_alive(tree)}")
     finally:

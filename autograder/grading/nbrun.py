@@ -74,8 +74,9 @@ def main(argv: list[str]) -> int:
     import papermill as pm
 
     source, target, params_json, cwd = argv
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+    for name in ("SIGTERM", "SIGHUP"):  # SIGHUP: a closed terminal (POSIX only)
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
     try:
         pm.execute_notebook(source, target, parameters=json.loads(params_json), kernel_name=KERNEL_NAME,
                             cwd=cwd, progress_bar=False, log_output=False)
