@@ -40,9 +40,8 @@ from autograder.reports.results import GradeResult
 WORKER = [sys.executable, "-P", "-m", "autograder.batch.worker"]  # -P: the cwd is not put on sys.path
 
 from autograder.batch.store import (  # noqa: E402,F401 - write_class_reports re-exported
-    cluster_failure,
     keep_run_files,
-    load_result,
+    kept_results,
     place_run_files,
     restore,
     result_path,
@@ -260,16 +259,7 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
         for note in sub.warnings[:1]:
             say(f"{sub.source.name} -> {sub.id}: {note}")
     written = snapshot(out)
-    results: dict[str, GradeResult] = {}
-    for sub in students:
-        old = None if regrade else load_result(written.get(sub.id), sub.id)
-        if old is not None and cluster_failure(old):
-            say(f"{sub.id} failed for the cluster's reasons last time (a lost worker, another course version): "
-                "grading it again")
-        elif old is not None:
-            results[sub.id] = old
-        elif sub.id in written and not regrade:
-            say(f"{result_path(out, sub.id)} is not a well-formed result: grading {sub.id} again")
+    results = {} if regrade else kept_results(out, [s.id for s in students], written, say)
     todo = [s for s in students if s.id not in results]
     batch_id, workers = uuid.uuid4().hex, max(1, workers)
     _STOPS[batch_id] = threading.Event()
@@ -294,8 +284,9 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
         for sub in todo:
             try:
                 data, warnings = zip_copy(sub, caps)
-            except Refused as exc:
-                record(sub.id, failed_result(sub.id, str(exc), str(exc), expected), {}, [])
+            except Exception as exc:  # noqa: BLE001 - Refused, or an unreadable folder: this student only
+                learner = str(exc) if isinstance(exc, Refused) else f"could not be graded: {type(exc).__name__}"
+                record(sub.id, failed_result(sub.id, learner, str(exc), expected), {}, [])
                 yield sub.id, None, []
                 continue
             yield sub.id, {**base, "id": sub.id, "zip": data}, warnings

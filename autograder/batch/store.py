@@ -136,6 +136,23 @@ def keep_run_files(runs: Path, dest: Path, result: GradeResult, caps: Submission
     place_run_files(files, dest, result)
 
 
+def kept_results(out: Path, students: list[str], written: dict[str, str],
+                 log: Callable[[str], None]) -> dict[str, GradeResult]:
+    """The results of an earlier run that a resumed batch keeps: well-formed ones, except failures
+    that were the cluster's (those students are graded again)."""
+    kept = {}
+    for sid in students:
+        old = load_result(written.get(sid), sid)
+        if old is not None and cluster_failure(old):
+            log(f"{sid} failed for the cluster's reasons last time (a lost worker, another course version): "
+                "grading it again")
+        elif old is not None:
+            kept[sid] = old
+        elif sid in written:
+            log(f"{result_path(out, sid)} is not a well-formed result: grading {sid} again")
+    return kept
+
+
 def cluster_failure(result: GradeResult) -> bool:
     """A result the batch recorded for a failure of the cluster, not of the submission."""
     note = next((s for s in result.stages if s.id == "submission"), None)
