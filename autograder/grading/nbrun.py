@@ -16,6 +16,7 @@ them, and a kernel busy in a long cell would otherwise outlive the run and keep 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -82,9 +83,10 @@ def main(argv: list[str]) -> int:
                             cwd=cwd, progress_bar=False, log_output=False)
     except KeyboardInterrupt as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the interrupted cell's task: not news
         stop_descendants()
         print(json.dumps({"error": "stopped", "ename": "KeyboardInterrupt",
-                          "evalue": f"stopped from outside ({exc or 'SIGINT'}); the kernel was stopped too"}),
+                          "evalue": f"stopped from outside ({str(exc) or 'SIGINT'}); the kernel was stopped too"}),
               flush=True)
         return 130
     except pm.PapermillExecutionError as exc:
