@@ -72,6 +72,11 @@ def write_reports(result, out: Path, *, visibility: str = "visible") -> None:
 
 
 def cmd_grade_batch(args: argparse.Namespace) -> int:
+    from autograder.preview import student_copy_message
+
+    if (elsewhere := student_copy_message()) is not None:
+        print(elsewhere.replace("autograder grade:", "autograder grade-batch:", 1), file=sys.stderr)
+        return 2
     from autograder.batch import grade_batch, write_class_reports
     from autograder.sandbox import jail
 
