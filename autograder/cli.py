@@ -93,6 +93,16 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
     out = Path(args.out)
     from autograder.batch.engine import ClusterUnavailable
 
+    deadline = None
+    if args.deadline:
+        from autograder.batch.classroom import parse_deadline
+
+        try:
+            deadline = parse_deadline(args.deadline)
+        except ValueError as exc:
+            print(f"autograder grade-batch: {exc}", file=sys.stderr)
+            return 2
+
     try:
         results = grade_batch(Path(args.submissions), out, workers=args.workers, stages=args.stage or None,
                               tier=args.tier, regrade=args.regrade, require_sandbox=not args.no_require_sandbox,
@@ -100,7 +110,8 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
     except ClusterUnavailable as exc:
         print(f"autograder grade-batch: {exc}", file=sys.stderr)
         return 2
-    write_class_reports(results, out, assignment=args.assignment, submissions=Path(args.submissions))
+    write_class_reports(results, out, assignment=args.assignment, submissions=Path(args.submissions),
+                        deadline=deadline)
     for r in results:
         print(f"{r.submission:<24} {r.score:g}/{r.max_score:g}")
     print(f"gradebook: {out / 'gradebook.csv'}; class report: {out / 'class_report.html'}; "
@@ -228,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--tier", choices=["structural", "model", "all"], default="structural")
     b.add_argument("--regrade", action="store_true", help="grade students again even if they have a result")
     b.add_argument("--assignment", help="assignment name in the nbgrader export (default: the course title)")
+    b.add_argument("--deadline", help="ISO 8601 date-time (e.g. 2025-03-01T23:59:00+01:00): the class report lists "
+                   "work changed after it as late")
     b.add_argument("--no-require-sandbox", action="store_true",
                    help="grade even where the bubblewrap sandbox cannot run (not for untrusted submissions)")
     b.set_defaults(func=cmd_grade_batch)

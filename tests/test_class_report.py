@@ -102,3 +102,16 @@ def test_class_report_renders_in_headless_chromium(tmp_path):
     svgs = re.findall(r"<svg\b.*?</svg>", dom, flags=re.S)
     assert len(svgs) == 6 and all(len(re.findall(r'<rect class="col"', s)) >= 10 for s in svgs)
     assert "Missing and late submissions" in dom and "Sandbox status of every job" in dom
+
+
+def test_grade_batch_passes_its_deadline_to_the_class_report(tmp_path, monkeypatch, capsys):
+    from autograder import batch, cli
+
+    seen = {}
+    monkeypatch.setattr(batch, "grade_batch", lambda *a, **k: [])
+    monkeypatch.setattr(batch, "write_class_reports", lambda results, out, **k: seen.update(k))
+    argv = ["grade-batch", str(tmp_path), "--out", str(tmp_path / "out"), "--no-require-sandbox"]
+    assert cli.main([*argv, "--deadline", "2026-03-01T23:59:00+01:00"]) == 0
+    assert seen["deadline"] == datetime.fromisoformat("2026-03-01T23:59:00+01:00")
+    assert cli.main([*argv, "--deadline", "next friday"]) == 2
+    assert "not an ISO 8601 date" in capsys.readouterr().err

@@ -160,7 +160,7 @@ def cluster_failure(result: GradeResult) -> bool:
 
 
 def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None,
-                        submissions: Path | None = None) -> None:
+                        submissions: Path | None = None, deadline=None) -> None:
     """Per-student reports (``OUT/reports/<id>/``), the class gradebooks and the class report."""
     from autograder.cli import write_reports
     from autograder.reports.exports import gradebook_csv, nbgrader_gradebook
@@ -173,4 +173,4 @@ def write_class_reports(results: list[GradeResult], out: Path, *, assignment: st
         from autograder.reports.class_report import write_class_report
     except ImportError:  # pragma: no cover - a student's copy of the course has no class report
         return
-    write_class_report(results, out / "class_report.html", submissions=submissions)
+    write_class_report(results, out / "class_report.html", submissions=submissions, deadline=deadline)
