@@ -76,8 +76,9 @@ def test_status_in_a_fresh_release_lists_hidden_checks_and_thresholds(student_co
     assert f"= {course.max_score:g}" in out
 
 
-def test_grade_in_a_student_copy_says_where_grading_happens(student_copy: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "."], cwd=student_copy,
+@pytest.mark.parametrize("command", [["grade", "."], ["grade-batch", "."]])
+def test_grade_in_a_student_copy_says_where_grading_happens(student_copy: Path, command: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "autograder.cli", *command], cwd=student_copy,
                           env={**os.environ, "PYTHONPATH": str(student_copy)}, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2
