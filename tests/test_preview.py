@@ -87,7 +87,8 @@ def test_grade_in_a_student_copy_says_where_grading_happens(student_copy: Path, 
     assert "0/" not in proc.stdout + proc.stderr and "not found" not in proc.stderr
 
 
-def test_grade_in_the_course_repository_is_not_refused(monkeypatch) -> None:
+def test_a_student_copy_is_told_by_its_missing_graders(monkeypatch) -> None:
+    """The course's repository grades; a copy without autograder/grading/graders is refused."""
     assert preview.student_copy_message() is None
     monkeypatch.setattr(preview, "GRADERS", Path("/nonexistent/graders"))
     assert cli.main(["grade", "."]) == 2
