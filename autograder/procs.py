@@ -17,10 +17,24 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFL
 PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 
 
+SPINCOUNT = "10000"
+
+
 def thread_env(threads: int | None) -> dict[str, str]:
-    if not threads:
-        return {}
-    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    """Thread counts for the numerical libraries, and threads that stop spinning soon.
+
+    OpenMP threads (torch's CPU wheels use GNU OpenMP) busy-wait at every barrier. Alone on its
+    cores that is fast, but a second job on the same cores makes each job wait for threads the
+    other one holds: two 2-thread trainings on 2 cores each ran 3-10x slower than alone (67-198 s
+    instead of 20 s), enough to push correct work past a timeout. ``GOMP_SPINCOUNT=10000`` (spin
+    briefly, then sleep) kept them at 48-54 s with no cost alone (21.4 s against 21.1 s); the
+    passive policy (no spinning) was 33-37 s together but 15% slower alone, the usual case.
+    ``python scripts/benchmark.py --busy`` prints the three.
+    """
+    env = {"GOMP_SPINCOUNT": SPINCOUNT}
+    if threads:
+        env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    return env
 
 
 def trusted_env(threads: int | None = None, **extra: str) -> dict[str, str]:

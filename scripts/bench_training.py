@@ -83,3 +83,41 @@ def training_benchmark(steps: int = 30) -> None:
     print(f"training levers ({steps} steps each, emotion train split, {model.path}); matmul peak {peak:.1f} GFLOP/s")
     for name, (overrides, max_length, pad) in LEVERS.items():
         print(" ", _one(name, overrides, max_length, pad, steps, model.path, dataset), flush=True)
+
+
+BUSY = '''
+import os, sys, time
+import torch
+from transformers import AutoModelForSequenceClassification
+torch.set_num_threads(2)
+m = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], num_labels=6)
+opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
+x, y = torch.randint(1000, 20000, (16, 48)), torch.randint(0, 6, (16,))
+t = time.perf_counter()
+for _ in range(30):
+    m(input_ids=x, labels=y).loss.backward(); opt.step(); opt.zero_grad()
+print(f"{time.perf_counter() - t:.1f}")
+'''
+
+
+def busy_machine_benchmark() -> None:
+    """30 training steps of the course model at 2 threads: alone, then two at once on the same cores,
+    with OpenMP's default spinning, a short spin and passive waiting: why procs.thread_env sets
+    GOMP_SPINCOUNT."""
+    import os
+    import subprocess
+
+    from autograder.course.models import resolve_model
+
+    path = resolve_model().path
+
+    def run(n: int, extra: dict) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        env.update({"OMP_NUM_THREADS": "2", **extra})
+        procs = [subprocess.Popen([sys.executable, "-c", BUSY, path], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+        return [p.communicate()[0].strip() + " s" for p in procs]
+    print("busy machine: 30 training steps at 2 threads (the course model, batch 16 x 48 tokens)")
+    for name, extra in (("default (spinning)", {}), ("GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}),
+                        ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"})):
+        print(f"  {name:<24} alone {run(1, extra)[0]:>7}   two at once {', '.join(run(2, extra))}", flush=True)

@@ -38,9 +38,16 @@ def main() -> None:
                         "and on 2 Dask workers (speed-up, per-task overhead)")
     parser.add_argument("--batch-stage", action="append", help="with --batch: grade only this stage (repeatable)")
     parser.add_argument("--training", action="store_true", help="only: seconds per epoch of each training lever")
+    parser.add_argument("--busy", action="store_true", help="only: two trainings on the same cores, by how long "
+                        "OpenMP threads spin")
     parser.add_argument("--status", action="store_true", help="only: `autograder status` vs plain `pytest checks` "
                         "in a fresh student release (target <= 1.5x)")
     args = parser.parse_args()
+    if args.busy:
+        from bench_training import busy_machine_benchmark
+
+        busy_machine_benchmark()
+        return
     if args.training:
         from bench_training import training_benchmark
 
