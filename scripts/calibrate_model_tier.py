@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--report", action="store_true", help="only write docs/calibration.md from the runs")
+    parser.add_argument("--note", default="", help="a line for the report's header (how the runs were made)")
     args = parser.parse_args()
     course = load_course()
     thresholds = {nb.id: dict(nb.thresholds) for nb in course.notebooks}
@@ -94,7 +95,8 @@ def main() -> None:
                         print(f"{nb.id} {v.id} seed {seed}: {shown or run['error']} ({run['duration_s']:.0f} s)",
                               flush=True)
     runs = cal.read_runs(args.runs)
-    header = "Runs: " + ", ".join(sorted({f"{r['device']}, {r['threads']} threads, {r['model']}" for r in runs}))
+    header = "Runs: " + "; ".join(sorted({f"{r['device']}, {r['threads']} threads, {r['model'].split(' (')[0]}"
+                                         for r in runs})) + (f"\n\n{args.note}" if args.note else "")
     REPORT.write_text(cal.markdown(runs, thresholds, header=header), encoding="utf-8")
     print(f"wrote {REPORT.relative_to(REPO_ROOT)} from {len(runs)} runs")
 

@@ -184,7 +184,9 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
                 mine = [r for r in runs if r["notebook"] == notebook and r["variant"] == vid]
                 scored = [r for r in mine if metric in r.get("lower", {})]
                 if not scored:
-                    lines.append(f"| {vid} | | {len(mine)} | no model scored | | | |")
+                    why = "; ".join(sorted({r.get("error", "")[:80] for r in mine})) or "no model scored"
+                    lines.append(f"| {vid} | {'correct' if mine[0]['correct'] else 'broken'} | {len(mine)} | "
+                                 f"not scored: {why} | | | |")
                     continue
                 lows = [r["lower"][metric] for r in scored]
                 passes = sum(lo >= current for lo in lows)
