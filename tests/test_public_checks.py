@@ -29,6 +29,9 @@ FIX_NAMED = {
     "tokenize-pads-to-max-length": "do not pad",
     "model-reinitialises-the-encoder": "not from_config",
     "train-evaluates-on-test": "use tokenized['validation']",
+    "evaluate-binary-f1": "macro-F1 over all classes (average='macro')",
+    "evaluate-predict-without-eval": "call model.eval()",
+    "evaluate-uses-argmin": "argmax of the logits",
 }
 
 
@@ -123,6 +126,13 @@ def test_public_check_catches_the_mistake(mutant, tmp_path, monkeypatch):
     assert all(f.strip() for f in failures), f"{check} fails without a message"
     if mutant in FIX_NAMED:
         assert any(FIX_NAMED[mutant] in f for f in failures), failures
+
+
+def test_hidden_checks_name_the_same_fixes():
+    """Where public and hidden checks overlap, a learner reads the same words on either side."""
+    for mutant, words in FIX_NAMED.items():
+        stage = load_course().stage(MUTANTS[mutant][0])
+        assert words in stage.grader_file.read_text(), f"the hidden grader of {stage.id} never says {words!r}"
 
 
 def test_hints_are_plain_text_in_the_terminal(capsys, tmp_path):
