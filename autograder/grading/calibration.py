@@ -138,13 +138,10 @@ def recommend(notebook: str, metric: str, runs: list[dict]) -> Recommendation:
         return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, None, float("nan"),
                               float("nan"), half, "needs at least 2 correct runs")
     best = math.floor((mean - Z_TARGET * sd) * 100) / 100
-    note = ""
-    if best <= broken_max:
-        note = (f"no threshold meets both targets: 1% false fails needs <= {best:.2f}, a broken run reached "
-                f"{broken_max:.3f}")
-        return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, None,
-                              false_fail_rate(lows, best), best - broken_max, half, note)
-    return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, best,
+    fits = best > broken_max
+    note = "" if fits else (f"no threshold meets both targets: 1% false fails needs <= {best:.2f}, a broken run "
+                            f"reached {broken_max:.3f}")
+    return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, best if fits else None,
                           false_fail_rate(lows, best), best - broken_max, half, note)
 
 
