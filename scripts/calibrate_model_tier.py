@@ -50,7 +50,12 @@ def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path) -> di
     if why:
         return {**record, "error": why, "duration_s": 0.0}
     nb = dataclasses.replace(nb, parameters={**nb.parameters, **v.params})
-    result = grade_notebook(nb, sub, tmp / f"work-{nb.id}-{v.id}-{seed}", model, seed=seed, threads=threads)
+    work = tmp / f"work-{nb.id}-{v.id}-{seed}"
+    try:
+        result = grade_notebook(nb, sub, work, model, seed=seed, threads=threads)
+    finally:  # a saved model is ~90 MB: a long calibration keeps none
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(sub, ignore_errors=True)
     ev = result.details.get("evaluation") or {}
     for metric in nb.thresholds:
         if metric in ev:
@@ -65,6 +70,8 @@ def main() -> None:
     parser.add_argument("--broken-seeds", type=int, default=3, help="seeds per broken variant")
     parser.add_argument("--notebook", action="append", help="notebook id (default: all)")
     parser.add_argument("--variant", action="append", help="variant id (default: all)")
+    parser.add_argument("--spread", action="store_true", help="one correct variant per seed, in turn (N seeds: N "
+                        "correct runs per notebook) instead of every correct variant on every seed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--report", action="store_true", help="only write docs/calibration.md from the runs")
@@ -80,24 +87,21 @@ def main() -> None:
         done = {(r["notebook"], r["variant"], r["seed"]) for r in cal.read_runs(args.runs)}
         notebooks = [course.notebook(n) for n in args.notebook] if args.notebook else list(course.notebooks)
         variants = [cal.variant(v) for v in args.variant] if args.variant else list(cal.VARIANTS)
+        todo = cal.plan([nb.id for nb in notebooks], variants, seeds=args.seeds, broken_seeds=args.broken_seeds,
+                        spread=args.spread, done=done)
+        print(f"{len(todo)} runs to do", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            for nb in notebooks:
-                for v in variants:
-                    if v.notebooks and nb.id not in v.notebooks:
-                        continue
-                    for seed in range(args.seeds if v.correct else args.broken_seeds):
-                        if (nb.id, v.id, seed) in done:
-                            continue
-                        run = run_one(nb, v, seed, args.threads, model, Path(tmp))
-                        cal.append_run(args.runs, run)
-                        shown = "  ".join(f"{m} {run['value'][m]:.3f} (lower {run['lower'][m]:.3f})"
-                                          for m in run["value"])
-                        print(f"{nb.id} {v.id} seed {seed}: {shown or run['error']} ({run['duration_s']:.0f} s)",
-                              flush=True)
+            for seed, nb_id, v in todo:
+                nb = course.notebook(nb_id)
+                run = run_one(nb, v, seed, args.threads, model, Path(tmp))
+                cal.append_run(args.runs, run)
+                shown = "  ".join(f"{m} {run['value'][m]:.3f} (lower {run['lower'][m]:.3f})" for m in run["value"])
+                print(f"{nb.id} {v.id} seed {seed}: {shown or run['error']} ({run['duration_s']:.0f} s)", flush=True)
     runs = cal.read_runs(args.runs)
     header = "Runs: " + "; ".join(sorted({f"{r['device']}, {r['threads']} threads, {r['model'].split(' (')[0]}"
                                          for r in runs})) + (f"\n\n{args.note}" if args.note else "")
-    REPORT.write_text(cal.markdown(runs, thresholds, header=header), encoding="utf-8")
+    timeouts = {nb.id: nb.timeout for nb in course.notebooks}
+    REPORT.write_text(cal.markdown(runs, thresholds, header=header, timeouts=timeouts), encoding="utf-8")
     print(f"wrote {REPORT.relative_to(REPO_ROOT)} from {len(runs)} runs")
 
 

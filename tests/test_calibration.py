@@ -51,3 +51,34 @@ def test_the_table_states_the_rule_and_every_variant():
     assert "## nb: accuracy (threshold in course.toml: 0.65)" in text
     assert "| reference | correct | 5 |" in text and "| from_config | broken | 1 |" in text
     assert "passes at 0.65" in text and "5/5" in text and "0/1" in text
+
+
+def test_a_variant_broken_in_one_metric_is_held_to_that_metric_only():
+    weights = cal.variant("no_class_weights")
+    assert weights.must_fail("macro_f1") and not weights.must_fail("accuracy")
+    assert cal.variant("lr0").must_fail("accuracy") and not cal.variant("reference").must_fail("accuracy")
+    runs = [_run("reference", True, 0.70 + i / 200, i) for i in range(10)] + [_run("no_class_weights", False, 0.71)]
+    rec = cal.recommend("nb", "accuracy", runs)
+    assert rec.broken_n == 0 and rec.threshold is not None  # its accuracy may match correct work
+    text = cal.markdown(runs, {"nb": {"accuracy": 0.65}})
+    assert "| no_class_weights | broken elsewhere (not required to fail this check) | 1 |" in text
+
+
+def test_the_plan_runs_correct_work_first_seed_by_seed_and_resumes():
+    correct = [v for v in cal.VARIANTS if v.correct]
+    broken = [v for v in cal.VARIANTS if not v.correct and not v.notebooks]
+    todo = cal.plan(["a", "b"], correct + broken, seeds=3, broken_seeds=1)
+    assert [(s, nb) for s, nb, _ in todo[:2 * len(correct)]] == [(0, "a")] * len(correct) + [(0, "b")] * len(correct)
+    assert all(v.correct for _, _, v in todo[:6 * len(correct)]) and not any(v.correct for *_, v in todo[6 * 4:])
+    spread = cal.plan(["a"], correct, seeds=8, broken_seeds=0, spread=True)
+    assert [v.id for *_, v in spread] == [v.id for v in correct] * 2  # each seed one variant, in turn
+    left = cal.plan(["a"], correct, seeds=8, broken_seeds=0, spread=True, done={("a", correct[0].id, 0)})
+    assert len(left) == 7 and left[0][0] == 1
+
+
+def test_the_table_compares_the_time_limit_with_the_slowest_correct_run():
+    runs = [_run("reference", True, 0.72, 0), {**_run("reference", True, 0.73, 1), "duration_s": 250.0, "threads": 1}]
+    runs[0]["threads"] = 2
+    line = cal.timeout_line("nb", runs, 900)
+    assert "slowest correct run took 250 s (1 thread(s))" in line and "780 s" in line and "meets" in line
+    assert "is UNDER" in cal.timeout_line("nb", runs, 600)
