@@ -33,3 +33,26 @@ def test_zero_shot_predictions_are_computed_once_and_keyed(tmp_path, monkeypatch
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     assert evaluator.cached_zero_shot_predictions(TEXTS, LABELS, path, tok) == \
         evaluator.embedding_zero_shot_predictions(TEXTS, LABELS, transformers.AutoModel.from_pretrained(path), tok)
+
+
+
+def test_test_texts_are_batched_by_length_and_answered_in_their_own_order():
+    from types import SimpleNamespace
+
+    import torch
+
+    class RealTokenCount(torch.nn.Module):
+        """Predicts (number of real tokens) % 4: an answer that padding must not change."""
+
+        device = torch.device("cpu")
+
+        def forward(self, input_ids, attention_mask, **kwargs):
+            return SimpleNamespace(logits=torch.nn.functional.one_hot(attention_mask.sum(-1) % 4, 4).float())
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir("distilbert-base")))
+    texts = [("word " * n) + t for n, t in zip([30, 1, 12, 3, 25, 6], TEXTS + TEXTS[:2])]
+    one_by_one = [evaluator.predict_indices(RealTokenCount(), tok, [t], [0, 1, 2, 3])[0] for t in texts]
+    assert len(set(one_by_one)) > 2
+    assert evaluator.predict_indices(RealTokenCount(), tok, texts, [0, 1, 2, 3], batch_size=4) == one_by_one
+    assert evaluator.predict_indices(RealTokenCount(), tok, texts, [3, 2, 1, 0], batch_size=2) == \
+        [3 - k for k in one_by_one]
