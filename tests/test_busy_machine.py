@@ -23,4 +23,9 @@ def test_a_model_tier_job_always_gets_a_thread_count(monkeypatch, tmp_path):
     model_tier.grade_notebooks(tmp_path, tmp_path, model=object())
     model_tier.grade_notebooks(tmp_path, tmp_path, model=object(), threads=1)
     n = len(model_tier.load_course().notebooks)
-    assert seen[:n] == [len(os.sched_getaffinity(0))] * n and seen[n:] == [1] * n
+    cores = len(os.sched_getaffinity(0))
+    assert seen[:n] == [max(1, cores // min(n, cores))] * n  # side by side, the cores shared out
+    assert seen[n:] == [1] * n
+    seen.clear()
+    model_tier.grade_notebooks(tmp_path, tmp_path, model=object(), notebooks=["emotion_model"])
+    assert seen == [cores]  # one notebook alone: every core

@@ -1,4 +1,5 @@
-"""What the model tier takes out of a finished job: ``output/model/`` and a few feedback files.
+"""What the model tier lets into a job (the notebook file, vetted unread) and takes out of a finished
+one: ``output/model/`` and a few feedback files.
 
 Only regular files with allowed names (safetensors, config and tokenizer files) are copied, each
 under the job's file-size limit and all under a total cap; no link is followed (every open is
@@ -30,6 +31,35 @@ SILENTLY_LEFT = ("training_args.bin",)
 FEEDBACK_FILES = ("log_history.json", "validation_predictions.jsonl")
 MODEL_TOTAL_MB = 2048  # all of model/ together (each file is also capped by the job's file-size limit)
 MAX_MODEL_ENTRIES = 100
+
+
+def check_notebook_file(path: Path, cap_mb: int) -> str:
+    """'' when ``path`` is a regular file within the cap; else why it is refused. Never reads it."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return f"{path.name} is missing from the submission"
+    if stat.S_ISLNK(st.st_mode):
+        return (f"{path.name} is a symbolic link: submit the notebook itself as a plain file "
+                "(the link was not followed)")
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path.name} is not a regular file: submit the notebook itself"
+    if st.st_size > cap_mb << 20:
+        return f"{path.name} is {st.st_size >> 20} MiB, over the {cap_mb} MiB limit per file; it was not read"
+    return ""
+
+
+def valid_notebook(path: Path) -> str:
+    import nbformat
+
+    if not path.is_file():
+        return f"{path.name} is missing from the submission"
+    try:
+        nbformat.validate(nbformat.read(path, as_version=4))
+    except Exception as exc:  # noqa: BLE001
+        return f"{path.name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:160]})"
+    return ""
+
 
 
 # ----------------------------------------------------------------------------- copying out

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -66,39 +65,13 @@ from autograder.grading.artifacts import (  # noqa: E402,F401 - re-exported
     FEEDBACK_FILES,
     MODEL_FILES,
     CopyOut,
+    check_notebook_file,
     copy_out,
+    valid_notebook,
 )
 
 
 # ----------------------------------------------------------------------------- the job
-def _check_notebook_file(path: Path, cap_mb: int) -> str:
-    """'' when ``path`` is a regular file within the cap; else why it is refused. Never reads it."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return f"{path.name} is missing from the submission"
-    if stat.S_ISLNK(st.st_mode):
-        return (f"{path.name} is a symbolic link: submit the notebook itself as a plain file "
-                "(the link was not followed)")
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path.name} is not a regular file: submit the notebook itself"
-    if st.st_size > cap_mb << 20:
-        return f"{path.name} is {st.st_size >> 20} MiB, over the {cap_mb} MiB limit per file; it was not read"
-    return ""
-
-
-def _valid_notebook(path: Path) -> str:
-    import nbformat
-
-    if not path.is_file():
-        return f"{path.name} is missing from the submission"
-    try:
-        nbformat.validate(nbformat.read(path, as_version=4))
-    except Exception as exc:  # noqa: BLE001
-        return f"{path.name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:160]})"
-    return ""
-
-
 def model_mounts(model: ResolvedModel) -> tuple[Path, ...]:
     """The folders the kernel needs to read the resolved model: the model folder and, for a Hugging
     Face cache snapshot (whose files are links into ../../blobs), the folders its links point into."""
@@ -203,14 +176,14 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
                      "output_dir": str(work / "output"), "thresholds": dict(nb.thresholds)}
     passed: dict[str, str] = {}  # check -> failure message ('' = passed)
     copied = CopyOut()
-    error = _check_notebook_file(submission / nb.notebook, course.caps.max_file_mb)
+    error = check_notebook_file(submission / nb.notebook, course.caps.max_file_mb)
     job = None
     try:
         if not error:
             job = Job.create(submission, course.caps)
             if job.refused:
                 details["submission_refused"] = job.refused
-            error = _valid_notebook(job.submission / nb.notebook)
+            error = valid_notebook(job.submission / nb.notebook)
         if not error:
             data_dir = prepare_inputs(job, nb)
             params = {**nb.parameters, "model_name": model.path, "data_dir": str(data_dir),
@@ -282,19 +255,35 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
 def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] | None = None,
                     threads: int | None = None, progress=None, sandbox: SandboxStatus | None = None,
                     model: ResolvedModel | None = None) -> list[StageResult]:
+    """Grade the submission's notebooks; results in the manifest's order.
+
+    Always an explicit thread count: torch's default (every core) oversubscribes a machine that runs
+    other jobs, and spinning threads then slow training many times over. A batch passes ``threads``
+    (cores / concurrent submissions) and the notebooks run one after the other. A single grade
+    (``threads`` None) runs the notebooks side by side with the cores shared out: a training step
+    on 1 thread is less than half as fast as on 2, so two 1-thread jobs finish sooner than two 2-thread
+    jobs in a row, and the parts of a job that use one core (imports, saving, scoring) overlap.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     course = load_course()
     model = model or resolve_model()
     status = sandbox or detect()
     chosen = [course.notebook(n) for n in notebooks] if notebooks else list(course.notebooks)
-    # Always an explicit thread count: torch's default (every core) oversubscribes a machine that
-    # runs other jobs, and spinning threads then slow training many times over. A batch passes
-    # cores / concurrent jobs; a single grade gets the cores this process may use.
+    together = 1
     if not threads:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    results = []
-    for nb in chosen:
-        if progress:
-            progress(nb)
-        results.append(grade_notebook(nb, submission, Path(work_root) / nb.id, model, seed=course.seed,
-                                      threads=threads, sandbox=status))
-    return results
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        together = max(1, min(len(chosen), cores))
+        threads = max(1, cores // together)
+
+    def one(nb: Notebook) -> StageResult:
+        return grade_notebook(nb, submission, Path(work_root) / nb.id, model, seed=course.seed, threads=threads,
+                              sandbox=status)
+
+    with ThreadPoolExecutor(max_workers=together) as pool:
+        futures = []
+        for nb in chosen:
+            if progress:
+                progress(nb)
+            futures.append(pool.submit(one, nb))
+        return [f.result() for f in futures]
