@@ -224,7 +224,9 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
                         else []),
                       "- recommended threshold: " + (f"{rec.threshold:.2f} (false-fail {rec.false_fail:.2%}, "
                                                      f"margin over broken {rec.margin:.3f}, mean interval "
-                                                     f"half-width {rec.half_width:.3f})"
+                                                     f"half-width {rec.half_width:.3f}: the margin is "
+                                                     f"{rec.margin / rec.half_width:.1f}x the half-width, "
+                                                     f"target 2x)"
                                                      if rec.threshold is not None else f"none ({rec.note})"),
                       "", "| variant | kind | runs | value mean | lower bound min / mean / max | passes at "
                       f"{current:.2f} | seconds (mean) |", "|---|---|---|---|---|---|---|"]
