@@ -37,7 +37,7 @@ def device() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path) -> dict:
+def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path, keep: Path | None = None) -> dict:
     import dataclasses
 
     from autograder.grading.model_tier import grade_notebook
@@ -53,6 +53,9 @@ def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path) -> di
     work = tmp / f"work-{nb.id}-{v.id}-{seed}"
     try:
         result = grade_notebook(nb, sub, work, model, seed=seed, threads=threads)
+        if keep and (work / "output" / "model").is_dir():  # to score again on another split, without training
+            shutil.rmtree(keep / sub.name, ignore_errors=True)
+            shutil.move(str(work / "output" / "model"), str(keep / sub.name))
     finally:  # a saved model is ~90 MB: a long calibration keeps none
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(sub, ignore_errors=True)
@@ -74,6 +77,8 @@ def main() -> None:
                         "correct runs per notebook) instead of every correct variant on every seed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--keep-models", type=Path, metavar="DIR", help="keep each run's saved model in "
+                        "DIR/<notebook>-<variant>-<seed>/ (about 90 MB each), to score them again later")
     parser.add_argument("--report", action="store_true", help="only write docs/calibration.md from the runs")
     parser.add_argument("--note", default="", help="a line for the report's header (how the runs were made)")
     args = parser.parse_args()
@@ -90,10 +95,12 @@ def main() -> None:
         todo = cal.plan([nb.id for nb in notebooks], variants, seeds=args.seeds, broken_seeds=args.broken_seeds,
                         spread=args.spread, done=done)
         print(f"{len(todo)} runs to do", flush=True)
+        if args.keep_models:
+            args.keep_models.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             for seed, nb_id, v in todo:
                 nb = course.notebook(nb_id)
-                run = run_one(nb, v, seed, args.threads, model, Path(tmp))
+                run = run_one(nb, v, seed, args.threads, model, Path(tmp), args.keep_models)
                 cal.append_run(args.runs, run)
                 shown = "  ".join(f"{m} {run['value'][m]:.3f} (lower {run['lower'][m]:.3f})" for m in run["value"])
                 print(f"{nb.id} {v.id} seed {seed}: {shown or run['error']} ({run['duration_s']:.0f} s)", flush=True)
