@@ -12,6 +12,7 @@ repeated); ``--report`` writes docs/calibration.md from those records with the r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -60,11 +61,53 @@ def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path, keep:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(sub, ignore_errors=True)
     ev = result.details.get("evaluation") or {}
+    if ev:
+        record["test_rows"] = ev["n"]
     for metric in nb.thresholds:
         if metric in ev:
             record["value"][metric] = ev[metric]
             record["lower"][metric], record["upper"][metric] = ev[f"{metric}_ci"]
     return {**record, "error": result.error, "duration_s": result.duration_s}
+
+
+def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> None:
+    """Score the kept models of these notebooks again on the current hidden test split (after it grew).
+
+    A run whose model was not kept cannot be scored again: its record is dropped, so the next
+    calibration run trains it anew. Runs that saved no model (errors) do not depend on the split.
+    """
+    from transformers import AutoTokenizer
+
+    from autograder.course.models import resolve_model
+    from autograder.grading.evaluator import load_hidden_split, load_saved_model, predict_indices, score
+
+    tok = AutoTokenizer.from_pretrained(resolve_model().path)
+    kept, dropped = [], 0
+    for r in cal.read_runs(runs_path):
+        if r["notebook"] not in notebook_ids or not r.get("value"):
+            kept.append(r)
+            continue
+        nb = course.notebook(r["notebook"])
+        test = load_hidden_split(nb.dataset)
+        folder = keep / f"{r['notebook']}-{r['variant']}-{r['seed']}"
+        if r.get("test_rows") == len(test.texts):
+            kept.append(r)
+        elif not folder.is_dir():
+            dropped += 1
+            print(f"dropped {folder.name}: no kept model to score on the {len(test.texts)} test texts")
+        else:
+            model, mapping = load_saved_model(folder, test.label_names)
+            ev = score(test.labels, predict_indices(model, tok, test.texts, mapping), test.label_names,
+                       seed=r["seed"]).to_dict()
+            for metric in nb.thresholds:
+                r["value"][metric] = ev[metric]
+                r["lower"][metric], r["upper"][metric] = ev[f"{metric}_ci"]
+            r["test_rows"] = ev["n"]
+            kept.append(r)
+            shown = "  ".join(f"{m} {r['value'][m]:.3f} (lower {r['lower'][m]:.3f})" for m in r["value"])
+            print(f"{folder.name}: {shown}")
+    runs_path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept), encoding="utf-8")
+    print(f"{len(kept)} runs kept, {dropped} dropped (run the calibration again to redo them)")
 
 
 def main() -> None:
@@ -80,11 +123,17 @@ def main() -> None:
     parser.add_argument("--keep-models", type=Path, metavar="DIR", help="keep each run's saved model in "
                         "DIR/<notebook>-<variant>-<seed>/ (about 90 MB each), to score them again later")
     parser.add_argument("--report", action="store_true", help="only write docs/calibration.md from the runs")
+    parser.add_argument("--rescore", action="store_true", help="only: score the models kept in --keep-models "
+                        "again on the current test split (of --notebook), then write the report")
     parser.add_argument("--note", default="", help="a line for the report's header (how the runs were made)")
     args = parser.parse_args()
     course = load_course()
     thresholds = {nb.id: dict(nb.thresholds) for nb in course.notebooks}
-    if not args.report:
+    if args.rescore:
+        if not args.keep_models:
+            parser.error("--rescore needs --keep-models DIR")
+        rescore(args.runs, args.keep_models, args.notebook or [nb.id for nb in course.notebooks], course)
+    elif not args.report:
         from autograder.course.models import resolve_model
 
         model = resolve_model()

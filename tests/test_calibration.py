@@ -74,6 +74,8 @@ def test_the_plan_runs_correct_work_first_seed_by_seed_and_resumes():
     assert [v.id for *_, v in spread] == [v.id for v in correct] * 2  # each seed one variant, in turn
     left = cal.plan(["a"], correct, seeds=8, broken_seeds=0, spread=True, done={("a", correct[0].id, 0)})
     assert len(left) == 7 and left[0][0] == 1
+    only = cal.plan(["a"], correct[1:2], seeds=8, broken_seeds=0, spread=True)  # --variant filters the turn
+    assert [(s, v.id) for s, _, v in only] == [(1, correct[1].id), (5, correct[1].id)]
 
 
 def test_the_table_compares_the_time_limit_with_the_slowest_correct_run():

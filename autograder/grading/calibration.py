@@ -98,16 +98,18 @@ def plan(notebooks: list[str], variants: list[Variant], *, seeds: int, broken_se
 
     Correct runs first, then broken ones, each in seed-major order: a calibration stopped at any point
     holds every variant at nearly the same number of seeds, and a rerun resumes where it stopped.
-    ``spread``: seed s runs one correct variant (the s-th, cyclically) instead of all of them, so N
-    seeds cost N correct runs per notebook; a harmless variant is one more random draw among many.
+    ``spread``: seed s runs one correct variant (the s-th of all correct variants, cyclically) instead
+    of all of them, so N seeds cost N correct runs per notebook; a harmless variant is one more random
+    draw among many.
     """
     todo = []
     for correct in (True, False):
         for seed in range(seeds if correct else broken_seeds):
             for nb in notebooks:
                 mine = [v for v in variants if v.correct == correct and (not v.notebooks or nb in v.notebooks)]
-                if correct and spread and mine:
-                    mine = [mine[seed % len(mine)]]
+                if correct and spread:  # the turn is kept over all correct variants, so --variant only filters
+                    every = [v for v in VARIANTS if v.correct and (not v.notebooks or nb in v.notebooks)]
+                    mine = [v for v in mine if v.id == every[seed % len(every)].id]
                 todo += [(seed, nb, v) for v in mine if (nb, v.id, seed) not in done]
     return todo
 
