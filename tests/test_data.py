@@ -27,7 +27,7 @@ from autograder.course.data import (
     verify_rebuild,
 )
 
-SENTIMENT_SIZES = {"train": 1000, "validation": 200, "test": 500}
+SENTIMENT_SIZES = {"train": 1000, "validation": 200, "test": 2000}  # 500 + extra_test 1500
 EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 
 
@@ -100,7 +100,7 @@ def test_a_corrupted_split_file_is_refused(tmp_path):
     message = str(err.value)
     assert "train.jsonl" in message and "manifest.json" in message
     # the untouched splits of the same copy still load
-    assert len(load_splits("sentiment", ("validation", "test"), data_dir=copy)["test"]) == 500
+    assert len(load_splits("sentiment", ("validation", "test"), data_dir=copy)["test"]) == 2000
 
 
 def test_a_missing_split_file_is_named(tmp_path):
@@ -146,7 +146,7 @@ def hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
 
 
-def _yelp_folder(root: Path, n_train: int = 3000, n_test: int = 800) -> Path:
+def _yelp_folder(root: Path, n_train: int = 3000, n_test: int = 2400) -> Path:
     # label 0 is yelp's "1" (negative), 1 is "2" (positive); the words make the mapping checkable
     for split, n in (("train", n_train), ("test", n_test)):
         labels = [i % 2 for i in range(n)]

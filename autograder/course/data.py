@@ -75,11 +75,14 @@ def emotion_source_rows() -> list[dict]:
 
 # ----------------------------------------------------------------------------- splitting
 def stratified_split(labels: list[int], sizes: dict[str, int] | None = None,
-                     fractions: dict[str, float] | None = None, seed: int = 42) -> dict[str, list[int]]:
+                     fractions: dict[str, float] | None = None, seed: int = 42,
+                     extra_test: int = 0) -> dict[str, list[int]]:
     """Indices per split, stratified by label, deterministic for a seed.
 
     ``sizes`` gives total rows per split (divided evenly among labels, as for balanced
     sentiment); ``fractions`` gives each label's share per split (the rest is train).
+    ``extra_test`` (with ``sizes``) adds test rows taken after train from rows no split used, so a
+    larger hidden test split leaves train and validation (and models trained on them) as they were.
     """
     rng = np.random.default_rng(seed)
     by_label: dict[int, list[int]] = {}
@@ -98,6 +101,11 @@ def stratified_split(labels: list[int], sizes: dict[str, int] | None = None,
         for s in ("test", "validation", "train"):
             out[s].extend(idx[start:start + counts[s]])
             start += counts[s]
+        if sizes is not None and extra_test:
+            more = extra_test // len(by_label)
+            if start + more > len(idx):
+                raise ValueError(f"label {y} has {len(idx) - start} unused rows, fewer than {more} extra test rows")
+            out["test"].extend(idx[start:start + more])
     return {s: sorted(v) for s, v in out.items()}
 
 
@@ -106,7 +114,8 @@ def build_rows(name: str) -> dict[str, list[dict]]:
     sp = spec(name)
     rows = sentiment_source_rows() if name == "sentiment" else emotion_source_rows()
     parts = stratified_split([r["label"] for r in rows], sizes=sp.get("sizes"),
-                             fractions=sp.get("fractions"), seed=int(sp["seed"]))
+                             fractions=sp.get("fractions"), seed=int(sp["seed"]),
+                             extra_test=int(sp.get("extra_test", 0)))
     return {s: [rows[i] for i in parts[s]] for s in SPLITS}
 
 
@@ -222,7 +231,9 @@ def load_hub_splits(name: str, hub_id: str | None = None, *, seed: int | None = 
         from autograder.course.external import course_sizes, sample_to_sizes
 
         return sample_to_sizes(out, course_sizes(name), seed)
-    sizes = sp["sizes"]
+    from autograder.course.external import course_sizes
+
+    sizes = course_sizes(name)  # the test size includes extra_test
     need = sizes["train"] + sizes["validation"]
     if len(raw["train"]) < need:
         raise DataIntegrityError(f"{hub_id} has {len(raw['train'])} training rows; the course needs {need}")

@@ -26,7 +26,9 @@ def course_sizes(name: str) -> dict[str, int]:
     """Rows per split of the course's own dataset: the manifest's sizes, else the recorded splits."""
     sizes = spec(name).get("sizes")
     if sizes:
-        return {s: int(n) for s, n in sizes.items()}
+        out = {s: int(n) for s, n in sizes.items()}
+        out["test"] = out.get("test", 0) + int(spec(name).get("extra_test", 0))
+        return out
     return {s: int(v["rows"]) for s, v in manifest().get(name, {}).get("splits", {}).items()}
 
 

@@ -29,7 +29,7 @@ SPLITS: dict[str, dict] = {
     "sentiment": {
         "labels": ["negative", "positive"],
         "splits": {
-            "test": {"rows": 500, "sha256": "7fe814a1bd0207a395e36195869647149578c16b7eb20b7b1b2af526ac283e5c"},
+            "test": {"rows": 2000, "sha256": "fa3b3c54240cd23210b300d5aa43afafe570f348f6b305f7b8b55599d810550b"},
             "train": {"rows": 1000, "sha256": "4659a552f0f76b042f8dd6a651787ae2e3ba179ca082760d41cee0850feb6e9f"},
             "validation": {"rows": 200, "sha256": "5f9a03770072cac5359fcdc5b0ae763dcfaf68d55921522b8856b46a14bef4aa"},
         },

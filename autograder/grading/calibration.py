@@ -7,11 +7,11 @@ graded exactly as a submission (:func:`autograder.grading.model_tier.grade_noteb
 figures are appended to a JSONL file, so a long calibration can stop and resume.
 
 The rule (see :func:`recommend`): a check compares the LOWER BOUND of a 95% interval with the
-threshold. Over the correct runs, the lower bounds are close to normal (a proportion over ~500
+threshold. Over the correct runs, the lower bounds are close to normal (a proportion over 500-2,000
 texts); the estimated false-fail rate at threshold ``t`` is ``Phi((t - mean) / sd)``. The
 threshold is the largest value on a 0.01 grid whose estimate is at most 1%, and it must lie above
-every broken run's lower bound (false-pass rate 0 on every run; a broken variant whose fault shows in
-one check only, like missing class weights in macro-F1, is held to that check); a check where both cannot hold
+every broken run's lower bound (false-pass rate 0 on every run; a broken variant that a hidden structural
+check catches and whose model scores like correct work is shown, not held to it); a check where both cannot hold
 is reported, never silently set.
 """
 
@@ -38,10 +38,13 @@ class Variant:
     params: dict = field(default_factory=dict)
     edits: tuple[tuple[str, str, str], ...] = ()  # (file, text, replacement), each text exactly once
     notebooks: tuple[str, ...] = ()  # ids it applies to; empty: every notebook
-    fails: tuple[str, ...] = ()  # broken: the checks it must fail (empty: every threshold)
+    # Broken, but caught by a hidden structural check (named here), and its model scores within the
+    # seed spread of correct work: no threshold could fail it without failing correct work as often.
+    # The table shows how it scores; the rule does not require it to fail.
+    caught_by: str = ""
 
     def must_fail(self, metric: str) -> bool:
-        return not self.correct and (not self.fails or metric in self.fails)
+        return not self.correct and not self.caught_by
 
 
 VARIANTS = (
@@ -71,7 +74,8 @@ VARIANTS = (
     Variant("no_class_weights", False, "plain cross-entropy where the capstone asks for class weights", edits=((
         "stage5_emotion.py", "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights)",
         "loss = torch.nn.functional.cross_entropy(outputs.logits, labels)"),), notebooks=("emotion_model",),
-            fails=("macro_f1",)),  # its accuracy may be fine: what it loses is the rare classes' recall
+            caught_by="stage 5's hidden check test_weighted_trainer_loss_uses_the_class_weights (the mutant "
+                      "'emotion-trainer-ignores-weights' of tests/test_mutants.py)"),
     Variant("workshop_lr", False, "the workshop's learning rate 1e-5 in the course's 3 epochs",
             params={"learning_rate": 1e-5}),
 )
@@ -207,9 +211,10 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
              "the lower bounds are fitted with a normal distribution; the estimated false-fail rate at a threshold "
              f"t is Phi((t - mean) / sd), and the recommended threshold is the largest t on a 0.01 grid with a rate "
              f"of at most {FALSE_FAIL_TARGET:.0%}. It must also lie above the lower bound of every broken run "
-             "(false-pass rate 0 on every run; a variant whose fault shows in one metric only, like missing class "
-             "weights in macro-F1, is held to that metric). The margin is the recommended threshold minus the "
-             "best broken run's lower bound.", ""]
+             "(false-pass rate 0 on every run). A broken variant that a hidden structural check already catches "
+             "and whose model scores within the seed spread of correct work is shown but not held to this: "
+             "failing it by score would fail correct work as often. The margin is the recommended threshold minus "
+             "the best broken run's lower bound.", ""]
     if header:
         lines += [header, ""]
     for notebook, metrics in thresholds.items():
@@ -236,7 +241,7 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
                 mine = [r for r in runs if r["notebook"] == notebook and r["variant"] == vid]
                 scored = [r for r in mine if metric in r.get("lower", {})]
                 kind = ("correct" if mine[0]["correct"] else "broken" if _must_fail(mine[0], metric)
-                        else "broken elsewhere (not required to fail this check)")
+                        else "broken, caught by a structural check (not required to fail here)")
                 if not scored:
                     why = "; ".join(sorted({r.get("error", "")[:80] for r in mine})) or "no model scored"
                     lines.append(f"| {vid} | {kind} | {len(mine)} | "
