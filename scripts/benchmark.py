@@ -21,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # the evaluator scores beside a training job: see procs.thread_env
 
 from autograder import REPO_ROOT  # noqa: E402
 

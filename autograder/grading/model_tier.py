@@ -280,10 +280,17 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
         return grade_notebook(nb, submission, Path(work_root) / nb.id, model, seed=course.seed, threads=threads,
                               sandbox=status)
 
-    with ThreadPoolExecutor(max_workers=together) as pool:
-        futures = []
-        for nb in chosen:
-            if progress:
-                progress(nb)
-            futures.append(pool.submit(one, nb))
-        return [f.result() for f in futures]
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # the evaluator's share too: it scores beside the other notebook's training
+    try:
+        with ThreadPoolExecutor(max_workers=together) as pool:
+            futures = []
+            for nb in chosen:
+                if progress:
+                    progress(nb)
+                futures.append(pool.submit(one, nb))
+            return [f.result() for f in futures]
+    finally:
+        torch.set_num_threads(before)
