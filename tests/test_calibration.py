@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import py_compile
 import re
 import shutil
@@ -98,3 +99,11 @@ def test_a_caught_variant_names_a_mutant_that_really_fails_that_check():
             assert check in v.caught_by
             (file, text, replacement), = v.edits
             assert old in text and new.replace("F.", "torch.nn.functional.") in replacement
+
+
+def test_no_correct_run_seen_falls_under_the_threshold_even_when_the_normal_fit_allows_it():
+    lows = [0.66, 0.66, 0.67, 0.66, 0.67, 0.66, 0.67, 0.66, 0.67, 0.66] * 2 + [0.615]  # one seed trained badly
+    runs = [_run("reference", True, lo, i) for i, lo in enumerate(lows)] + [_run("lr0", False, 0.30)]
+    rec = cal.recommend("nb", "accuracy", runs)
+    assert math.floor((rec.correct_mean - cal.Z_TARGET * rec.correct_sd) * 100) / 100 > 0.61  # the fit alone
+    assert rec.threshold == 0.61  # under the worst correct run

@@ -9,7 +9,8 @@ figures are appended to a JSONL file, so a long calibration can stop and resume.
 The rule (see :func:`recommend`): a check compares the LOWER BOUND of a 95% interval with the
 threshold. Over the correct runs, the lower bounds are close to normal (a proportion over 500-2,000
 texts); the estimated false-fail rate at threshold ``t`` is ``Phi((t - mean) / sd)``. The
-threshold is the largest value on a 0.01 grid whose estimate is at most 1%, and it must lie above
+threshold is the largest value on a 0.01 grid whose estimate is at most 1% and that no correct run fell
+under, and it must lie above
 every broken run's lower bound (false-pass rate 0 on every run; a broken variant that a hidden structural
 check catches and whose model scores like correct work is shown, not held to it); a check where both cannot hold
 is reported, never silently set.
@@ -176,7 +177,9 @@ def recommend(notebook: str, metric: str, runs: list[dict]) -> Recommendation:
     if len(lows) < 2:
         return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, None, float("nan"),
                               float("nan"), half, "needs at least 2 correct runs")
-    best = math.floor((mean - Z_TARGET * sd) * 100) / 100
+    # At most 1% estimated, and no correct run observed failing: a normal fit can understate a heavy
+    # left tail (a seed that trains badly), and every correct run we saw fail is one too many.
+    best = min(math.floor((mean - Z_TARGET * sd) * 100), math.floor(min(lows) * 100)) / 100
     fits = best > broken_max
     note = "" if fits else (f"no threshold meets both targets: 1% false fails needs <= {best:.2f}, a broken run "
                             f"reached {broken_max:.3f}")
@@ -210,7 +213,8 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
              "good, with 95% confidence'. Over the correct runs (the reference and harmless variants, every seed) "
              "the lower bounds are fitted with a normal distribution; the estimated false-fail rate at a threshold "
              f"t is Phi((t - mean) / sd), and the recommended threshold is the largest t on a 0.01 grid with a rate "
-             f"of at most {FALSE_FAIL_TARGET:.0%}. It must also lie above the lower bound of every broken run "
+             f"of at most {FALSE_FAIL_TARGET:.0%} that no correct run fell under (a normal fit can understate a "
+             "heavy left tail: a seed that trains badly). It must also lie above the lower bound of every broken run "
              "(false-pass rate 0 on every run). A broken variant that a hidden structural check already catches "
              "and whose model scores within the seed spread of correct work is shown but not held to this: "
              "failing it by score would fail correct work as often. The margin is the recommended threshold minus "
