@@ -29,3 +29,41 @@ def test_a_model_tier_job_always_gets_a_thread_count(monkeypatch, tmp_path):
     seen.clear()
     model_tier.grade_notebooks(tmp_path, tmp_path, model=object(), notebooks=["emotion_model"])
     assert seen == [cores]  # one notebook alone: every core
+
+
+def test_an_interrupted_grade_stops_the_notebooks_running_side_by_side(monkeypatch, tmp_path):
+    import subprocess
+    import time
+
+    import pytest
+
+    started = []
+
+    def slow_notebook(nb, *args, **kwargs):
+        proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
+        started.append(proc)
+        model_tier._RUNNING.add(proc)
+        try:
+            proc.wait()
+        finally:
+            model_tier._RUNNING.discard(proc)
+
+    calls = []
+
+    def ctrl_c_once_the_first_runs(nb):  # progress is called as each notebook is submitted
+        calls.append(nb)
+        if len(calls) == 2:
+            deadline = time.monotonic() + 10
+            while not started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_tier, "grade_notebook", slow_notebook)
+    monkeypatch.setattr(model_tier, "detect", lambda: None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # two cores: side by side
+    begin = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        model_tier.grade_notebooks(tmp_path, tmp_path, model=object(), progress=ctrl_c_once_the_first_runs)
+    assert time.monotonic() - begin < 30, "the grade waited for its notebooks instead of stopping them"
+    assert started and all(p.poll() is not None for p in started)
+    assert not model_tier._RUNNING

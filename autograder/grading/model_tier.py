@@ -70,8 +70,12 @@ from autograder.grading.artifacts import (  # noqa: E402,F401 - re-exported
     valid_notebook,
 )
 
-
 # ----------------------------------------------------------------------------- the job
+# The notebook runs now in progress (jobs of notebooks graded side by side run in worker threads): an
+# interrupted grade stops them all instead of waiting for them to finish.
+_RUNNING: set[subprocess.Popen] = set()
+
+
 def model_mounts(model: ResolvedModel) -> tuple[Path, ...]:
     """The folders the kernel needs to read the resolved model: the model folder and, for a Hugging
     Face cache snapshot (whose files are links into ../../blobs), the folders its links point into."""
@@ -148,6 +152,7 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = spawn(argv, job, course.model_limits, status, ro=ro, threads=threads, env_extra=env,
                      stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    _RUNNING.add(proc)
     try:
         returncode = proc.wait(timeout=nb.timeout)
     except subprocess.TimeoutExpired:
@@ -157,6 +162,7 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
     finally:
         kill_tree(proc)  # the whole tree, also after a normal end: nothing of the job outlives it
         release(proc)
+        _RUNNING.discard(proc)
     if returncode == 0:
         return ""
     return _failure_message(nb, returncode, _tail(out_path), _tail(err_path), course)
@@ -287,10 +293,17 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
     try:
         with ThreadPoolExecutor(max_workers=together) as pool:
             futures = []
-            for nb in chosen:
-                if progress:
-                    progress(nb)
-                futures.append(pool.submit(one, nb))
-            return [f.result() for f in futures]
+            try:
+                for nb in chosen:
+                    if progress:
+                        progress(nb)
+                    futures.append(pool.submit(one, nb))
+                return [f.result() for f in futures]
+            except BaseException:  # Ctrl-C or an error: stop every job now (the pool waits for its threads)
+                for f in futures:
+                    f.cancel()
+                for proc in list(_RUNNING):
+                    kill_tree(proc)
+                raise
     finally:
         torch.set_num_threads(before)
