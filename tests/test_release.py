@@ -45,7 +45,10 @@ def test_no_hidden_test_text_or_solution_code_anywhere(released):
         hidden += [json.loads(r)["text"] for r in rows if r]
     blob = "\n".join((out / f).read_text(errors="ignore") for f in files)
     assert "### BEGIN SOLUTION" not in blob and "### END SOLUTION" not in blob
-    leaked = [t for t in hidden if t in blob]
+    # A one- or two-word review ("horrible") is inside many released texts (the training split); it
+    # proves nothing. Every longer hidden text must be absent.
+    leaked = [t for t in hidden if len(t.split()) >= 3 and t in blob]
+    assert sum(len(t.split()) < 3 for t in hidden) <= 5
     assert leaked == [], f"{len(leaked)} hidden test texts are in the release, e.g. {leaked[:2]}"
 
 
