@@ -76,20 +76,22 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
 
     A run whose model was not kept cannot be scored again: its record is dropped, so the next
     calibration run trains it anew. Runs that saved no model (errors) do not depend on the split.
+    The runs file is rewritten: run this while no calibration appends to it.
     """
     from transformers import AutoTokenizer
 
     from autograder.course.models import resolve_model
-    from autograder.grading.evaluator import load_hidden_split, load_saved_model, predict_indices, score
+    from autograder.grading.evaluator import load_hidden_split, score_saved_model
 
     tok = AutoTokenizer.from_pretrained(resolve_model().path)
+    tests = {nb.dataset: load_hidden_split(nb.dataset) for nb in course.notebooks if nb.id in notebook_ids}
     kept, dropped = [], 0
     for r in cal.read_runs(runs_path):
         if r["notebook"] not in notebook_ids or not r.get("value"):
             kept.append(r)
             continue
         nb = course.notebook(r["notebook"])
-        test = load_hidden_split(nb.dataset)
+        test = tests[nb.dataset]
         folder = keep / f"{r['notebook']}-{r['variant']}-{r['seed']}"
         if r.get("test_rows") == len(test.texts):
             kept.append(r)
@@ -97,9 +99,7 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
             dropped += 1
             print(f"dropped {folder.name}: no kept model to score on the {len(test.texts)} test texts")
         else:
-            model, mapping = load_saved_model(folder, test.label_names)
-            ev = score(test.labels, predict_indices(model, tok, test.texts, mapping), test.label_names,
-                       seed=r["seed"]).to_dict()
+            ev = score_saved_model(folder, test, tok, seed=r["seed"]).to_dict()
             for metric in nb.thresholds:
                 r["value"][metric] = ev[metric]
                 r["lower"][metric], r["upper"][metric] = ev[f"{metric}_ci"]

@@ -231,3 +231,17 @@ def test_hub_emotion_with_other_labels_is_refused(tmp_path, hub_cache):
     folder = _emotion_folder(tmp_path / "emotion_other", other)
     with pytest.raises(DataIntegrityError, match="expected"):
         load_hub_splits("emotion", hub_id=str(folder))
+
+
+def test_extra_test_rows_leave_train_and_validation_as_they_were():
+    from autograder.course.data import stratified_split
+
+    labels = [i % 2 for i in range(400)]
+    sizes = {"train": 100, "validation": 40, "test": 60}
+    before = stratified_split(labels, sizes=sizes, seed=3)
+    after = stratified_split(labels, sizes=sizes, seed=3, extra_test=100)
+    assert after["train"] == before["train"] and after["validation"] == before["validation"]
+    assert set(before["test"]) < set(after["test"]) and len(after["test"]) == 160
+    assert not set(after["test"]) & (set(after["train"]) | set(after["validation"]))
+    with pytest.raises(ValueError, match="unused rows"):
+        stratified_split(labels, sizes=sizes, seed=3, extra_test=400)

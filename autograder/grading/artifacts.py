@@ -61,7 +61,6 @@ def valid_notebook(path: Path) -> str:
     return ""
 
 
-
 # ----------------------------------------------------------------------------- copying out
 @dataclass
 class CopyOut:

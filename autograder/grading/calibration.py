@@ -44,7 +44,8 @@ class Variant:
     # The table shows how it scores; the rule does not require it to fail.
     caught_by: str = ""
 
-    def must_fail(self, metric: str) -> bool:
+    @property
+    def must_fail(self) -> bool:
         return not self.correct and not self.caught_by
 
 
@@ -159,16 +160,15 @@ class Recommendation:
     note: str = ""
 
 
-def _must_fail(run: dict, metric: str) -> bool:
-    known = {v.id: v for v in VARIANTS}
-    v = known.get(run["variant"])
-    return v.must_fail(metric) if v else not run["correct"]
+def _must_fail(run: dict) -> bool:
+    v = next((v for v in VARIANTS if v.id == run["variant"]), None)
+    return v.must_fail if v else not run["correct"]
 
 
 def recommend(notebook: str, metric: str, runs: list[dict]) -> Recommendation:
     """The threshold for one check from its runs: see the module docstring for the rule."""
     ok = [r for r in runs if r["notebook"] == notebook and r["correct"] and metric in r.get("lower", {})]
-    bad = [r for r in runs if r["notebook"] == notebook and _must_fail(r, metric) and metric in r.get("lower", {})]
+    bad = [r for r in runs if r["notebook"] == notebook and _must_fail(r) and metric in r.get("lower", {})]
     lows = [r["lower"][metric] for r in ok]
     mean = statistics.fmean(lows) if lows else float("nan")
     sd = statistics.stdev(lows) if len(lows) > 1 else float("nan")
@@ -244,7 +244,7 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
             for vid in dict.fromkeys(r["variant"] for r in runs if r["notebook"] == notebook):
                 mine = [r for r in runs if r["notebook"] == notebook and r["variant"] == vid]
                 scored = [r for r in mine if metric in r.get("lower", {})]
-                kind = ("correct" if mine[0]["correct"] else "broken" if _must_fail(mine[0], metric)
+                kind = ("correct" if mine[0]["correct"] else "broken" if _must_fail(mine[0])
                         else "broken, caught by a structural check (not required to fail here)")
                 if not scored:
                     why = "; ".join(sorted({r.get("error", "")[:80] for r in mine})) or "no model scored"

@@ -141,6 +141,19 @@ def predict_indices(model, tokenizer, texts: list[str], mapping: list[int], *, b
     return out
 
 
+def score_saved_model(model_dir: Path, test: HiddenSplit, tokenizer, *, seed: int) -> Evaluation:
+    """Load a saved model (safetensors only) and score it on a hidden split: what the model tier
+    grades and what a calibration scores again. Raises :class:`ModelArtifactError` with a learner
+    message when the model cannot be loaded or run."""
+    model, mapping = load_saved_model(model_dir, test.label_names)
+    try:
+        preds = predict_indices(model, tokenizer, test.texts, mapping)
+    except Exception as exc:  # noqa: BLE001 - its message could quote a test text: name the type only
+        raise ModelArtifactError(f"the saved model loads but fails on the test texts ({type(exc).__name__}); "
+                                 "does it still fit the course model's tokenizer?") from None
+    return score(test.labels, preds, test.label_names, seed=seed)
+
+
 def score(y_true: list[int], y_pred: list[int], label_names: list[str], *, seed: int = 0) -> Evaluation:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 

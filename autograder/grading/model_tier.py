@@ -44,10 +44,8 @@ from autograder.grading.evaluator import (
     ModelArtifactError,
     embedding_zero_shot_comparison,
     load_hidden_split,
-    load_saved_model,
-    predict_indices,
+    score_saved_model,
 )
-from autograder.grading.evaluator import score as score_predictions
 from autograder.grading.nbrun import write_kernelspec
 from autograder.procs import exit_reason, kill_tree
 from autograder.reports.results import CheckResult, StageResult
@@ -212,14 +210,8 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
     try:
         from transformers import AutoTokenizer
 
-        model_obj, mapping = load_saved_model(work / "output" / "model", test.label_names)
         tok = AutoTokenizer.from_pretrained(model.path)
-        try:
-            preds = predict_indices(model_obj, tok, test.texts, mapping)
-        except Exception as exc:  # noqa: BLE001 - its message could quote a test text: name the type only
-            raise ModelArtifactError(f"the saved model loads but fails on the test texts ({type(exc).__name__}); "
-                                     "does it still fit the course model's tokenizer?") from None
-        evaluation = score_predictions(test.labels, preds, test.label_names, seed=seed)
+        evaluation = score_saved_model(work / "output" / "model", test, tok, seed=seed)
         passed["model_saved"] = ""
     except ModelArtifactError as exc:
         if error and not copied.model_folder:
