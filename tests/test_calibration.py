@@ -90,7 +90,7 @@ def test_the_table_compares_the_time_limit_with_the_slowest_correct_run():
 
 
 def test_a_caught_variant_names_a_mutant_that_really_fails_that_check():
-    from tests.test_mutants import MUTANTS
+    from test_mutants import MUTANTS
 
     for v in cal.VARIANTS:
         if v.caught_by:
