@@ -97,42 +97,35 @@ def main() -> None:
     print(f"peak memory of a grader process: {_peak_children_mib():.0f} MiB")
 
     if args.model_tier:
-        from autograder.grading.model_tier import grade_notebooks
-
-        model_timings: dict[str, list[float]] = {m: [] for m in modes}
-        for mode, status in modes.items():
-            with tempfile.TemporaryDirectory() as tmp:
-                t = time.monotonic()
-                stages = grade_notebooks(REPO_ROOT / "solutions", Path(tmp), sandbox=status)
-                total = time.monotonic() - t
-            model_timings[mode].append(total)
-            for s in stages:
-                print(f"model tier, sandbox {mode}, {s.id}: {s.duration_s:.0f} s, {s.score:g}/{s.max_score:g}, "
-                      f"{s.details.get('accuracy', '')}")
-            print(f"model tier total, sandbox {mode}: {total:.0f} s (target < 240 s); "
-                  f"peak memory {_peak_children_mib():.0f} MiB")
+        model_timings = {mode: [_time_model_tier(status, f"sandbox {mode}")] for mode, status in modes.items()}
         _overhead("model tier", model_timings, 5)
 
 
+def _time_model_tier(status, label: str) -> float:
+    """One `autograder grade solutions/ --tier model` as a grader runs it (both notebooks, at the
+    cores' thread count): seconds of wall time, each notebook's score printed."""
+    from autograder.grading.model_tier import grade_notebooks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.monotonic()
+        stages = grade_notebooks(REPO_ROOT / "solutions", Path(tmp), sandbox=status)
+        total = time.monotonic() - t
+    shown = "; ".join(f"{s.id} {s.duration_s:.0f} s {s.score:g}/{s.max_score:g} {s.details.get('accuracy', '')}"
+                      for s in stages)
+    print(f"model tier, {label}: {total:.0f} s, target < 240 s ({shown}); "
+          f"peak memory {_peak_children_mib():.0f} MiB", flush=True)
+    return total
+
+
 def _model_tier_median(repeat: int) -> None:
-    """`autograder grade solutions/ --tier model` as a grader runs it: both notebooks, in the jail, at the
-    cores' thread count; the median of ``repeat`` runs against the 4-minute target."""
+    """The model tier in the jail, ``repeat`` times: the median against the 4-minute target."""
     import statistics
 
-    from autograder.grading.model_tier import grade_notebooks
     from autograder.sandbox.jail import detect
 
     status = detect()
     print(status.describe())
-    totals = []
-    for i in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            t = time.monotonic()
-            stages = grade_notebooks(REPO_ROOT / "solutions", Path(tmp), sandbox=status)
-            totals.append(time.monotonic() - t)
-        shown = "; ".join(f"{s.id} {s.duration_s:.0f} s {s.score:g}/{s.max_score:g} {s.details.get('accuracy', '')}"
-                          for s in stages)
-        print(f"model tier run {i + 1}/{repeat}: {totals[-1]:.0f} s ({shown})", flush=True)
+    totals = [_time_model_tier(status, f"run {i + 1}/{repeat}") for i in range(repeat)]
     print(f"model tier: median {statistics.median(totals):.0f} s of {repeat} (target <= 240 s on 2 cores); "
           f"runs {', '.join(f'{t:.0f}' for t in totals)} s")
 

@@ -29,6 +29,7 @@ from autograder.grading import calibration as cal  # noqa: E402
 
 RUNS = REPO_ROOT / "docs" / "calibration_runs.jsonl"
 REPORT = REPO_ROOT / "docs" / "calibration.md"
+NOTE = REPO_ROOT / "docs" / "calibration_note.md"  # how the runs were made: kept with them, in every report
 
 
 def device() -> str:
@@ -63,12 +64,20 @@ def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path, keep:
         shutil.rmtree(sub, ignore_errors=True)
     ev = result.details.get("evaluation") or {}
     if ev:
-        record["test_rows"] = ev["n"]
+        record["test_rows"], record["test_sha256"] = ev["n"], test_sha256(nb.dataset)
     for metric in nb.thresholds:
         if metric in ev:
             record["value"][metric] = ev[metric]
             record["lower"][metric], record["upper"][metric] = ev[f"{metric}_ci"]
     return {**record, "error": result.error, "duration_s": result.duration_s}
+
+
+def test_sha256(dataset: str) -> str:
+    """The hidden test split a run was scored on, by the package's record of its hash: a split
+    replaced by another of the same size still counts as a different split."""
+    from autograder.course.split_hashes import expected
+
+    return expected(dataset, "test")["sha256"]
 
 
 def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> None:
@@ -93,7 +102,7 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
         nb = course.notebook(r["notebook"])
         test = tests[nb.dataset]
         folder = keep / f"{r['notebook']}-{r['variant']}-{r['seed']}"
-        if r.get("test_rows") == len(test.texts):
+        if r.get("test_sha256") == test_sha256(nb.dataset):
             kept.append(r)
         elif not folder.is_dir():
             dropped += 1
@@ -103,12 +112,22 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
             for metric in nb.thresholds:
                 r["value"][metric] = ev[metric]
                 r["lower"][metric], r["upper"][metric] = ev[f"{metric}_ci"]
-            r["test_rows"] = ev["n"]
+            r["test_rows"], r["test_sha256"] = ev["n"], test_sha256(nb.dataset)
             kept.append(r)
             shown = "  ".join(f"{m} {r['value'][m]:.3f} (lower {r['lower'][m]:.3f})" for m in r["value"])
             print(f"{folder.name}: {shown}")
     runs_path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept), encoding="utf-8")
     print(f"{len(kept)} runs kept, {dropped} dropped (run the calibration again to redo them)")
+
+
+def report_text(runs: list[dict], course) -> str:
+    """docs/calibration.md for these runs, with the kept note on how they were made."""
+    note = NOTE.read_text(encoding="utf-8").strip() if NOTE.is_file() else ""
+    header = "Runs: " + "; ".join(sorted({f"{r['device']}, {r['threads']} threads, {r['model'].split(' (')[0]}"
+                                         for r in runs})) + (f"\n\n{note}" if note else "")
+    thresholds = {nb.id: dict(nb.thresholds) for nb in course.notebooks}
+    timeouts = {nb.id: nb.timeout for nb in course.notebooks}
+    return cal.markdown(runs, thresholds, header=header, timeouts=timeouts)
 
 
 def main() -> None:
@@ -126,10 +145,10 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only write docs/calibration.md from the runs")
     parser.add_argument("--rescore", action="store_true", help="only: score the models kept in --keep-models "
                         "again on the current test split (of --notebook), then write the report")
-    parser.add_argument("--note", default="", help="a line for the report's header (how the runs were made)")
+    parser.add_argument("--note", help=f"how the runs were made, for the report's header (kept in "
+                        f"{NOTE.relative_to(REPO_ROOT)} for later reports)")
     args = parser.parse_args()
     course = load_course()
-    thresholds = {nb.id: dict(nb.thresholds) for nb in course.notebooks}
     if args.rescore:
         if not args.keep_models:
             parser.error("--rescore needs --keep-models DIR")
@@ -154,11 +173,10 @@ def main() -> None:
                 cal.append_run(args.runs, run)
                 shown = "  ".join(f"{m} {run['value'][m]:.3f} (lower {run['lower'][m]:.3f})" for m in run["value"])
                 print(f"{nb.id} {v.id} seed {seed}: {shown or run['error']} ({run['duration_s']:.0f} s)", flush=True)
+    if args.note is not None:
+        NOTE.write_text(args.note.strip() + "\n", encoding="utf-8")
     runs = cal.read_runs(args.runs)
-    header = "Runs: " + "; ".join(sorted({f"{r['device']}, {r['threads']} threads, {r['model'].split(' (')[0]}"
-                                         for r in runs})) + (f"\n\n{args.note}" if args.note else "")
-    timeouts = {nb.id: nb.timeout for nb in course.notebooks}
-    REPORT.write_text(cal.markdown(runs, thresholds, header=header, timeouts=timeouts), encoding="utf-8")
+    REPORT.write_text(report_text(runs, course), encoding="utf-8")
     print(f"wrote {REPORT.relative_to(REPO_ROOT)} from {len(runs)} runs")
 
 

@@ -107,3 +107,66 @@ def test_no_correct_run_seen_falls_under_the_threshold_even_when_the_normal_fit_
     rec = cal.recommend("nb", "accuracy", runs)
     assert math.floor((rec.correct_mean - cal.Z_TARGET * rec.correct_sd) * 100) / 100 > 0.61  # the fit alone
     assert rec.threshold == 0.61  # under the worst correct run
+
+
+def _script():
+    import importlib.util
+
+    path = REPO_ROOT / "scripts" / "calibrate_model_tier.py"
+    spec = importlib.util.spec_from_file_location("calibrate_model_tier", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_report_is_what_the_script_writes_from_the_committed_runs():
+    from autograder.course.manifest import load_course
+
+    script = _script()
+    course = load_course()
+    assert script.REPORT.read_text(encoding="utf-8") == script.report_text(cal.read_runs(script.RUNS), course), \
+        "docs/calibration.md is stale: run `python scripts/calibrate_model_tier.py --report`"
+
+
+def test_every_committed_run_was_scored_on_the_current_hidden_split():
+    from autograder.course.manifest import load_course
+
+    script = _script()
+    course = load_course()
+    for r in cal.read_runs(script.RUNS):
+        if r.get("value"):
+            assert r["test_sha256"] == script.test_sha256(course.notebook(r["notebook"]).dataset), \
+                f"{r['notebook']} {r['variant']} seed {r['seed']}: scored on another test split (run --rescore)"
+
+
+def test_rescoring_keys_on_the_split_hash_not_on_its_size(tmp_path, monkeypatch):
+    """A test split replaced by another of the same size is still a different split: score again."""
+    import json
+
+    from autograder.course.manifest import load_course
+    from autograder.grading import evaluator
+
+    script = _script()
+    course = load_course()
+    nb = course.notebooks[0]
+    current = script.test_sha256(nb.dataset)
+    rows = len(evaluator.load_hidden_split(nb.dataset).texts)
+    base = {**_run("reference", True, 0.70), "notebook": nb.id, "test_rows": rows}
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text("".join(json.dumps({**base, "seed": s, "test_sha256": h}) + "\n"
+                            for s, h in ((0, current), (1, "0" * 64), (2, "1" * 64))))
+    keep = tmp_path / "models"
+    (keep / f"{nb.id}-reference-1").mkdir(parents=True)  # seed 1's model was kept, seed 2's was not
+    scored = []
+
+    class Scored:
+        def to_dict(self):
+            return {**{m: 0.9 for m in nb.thresholds}, **{f"{m}_ci": (0.85, 0.95) for m in nb.thresholds}, "n": rows}
+
+    monkeypatch.setattr(evaluator, "score_saved_model", lambda folder, *a, **k: scored.append(folder.name) or Scored())
+    script.rescore(runs, keep, [nb.id], course)
+    after = {r["seed"]: r for r in cal.read_runs(runs)}
+    assert scored == [f"{nb.id}-reference-1"]
+    assert sorted(after) == [0, 1]  # seed 2 dropped: no model to score on the new split
+    assert after[0]["lower"] == base["lower"] and after[1]["test_sha256"] == current
+    assert all(after[1]["lower"][m] == 0.85 for m in nb.thresholds)
