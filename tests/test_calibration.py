@@ -170,3 +170,16 @@ def test_rescoring_keys_on_the_split_hash_not_on_its_size(tmp_path, monkeypatch)
     assert sorted(after) == [0, 1]  # seed 2 dropped: no model to score on the new split
     assert after[0]["lower"] == base["lower"] and after[1]["test_sha256"] == current
     assert all(after[1]["lower"][m] == 0.85 for m in nb.thresholds)
+
+
+def test_the_manifest_holds_the_thresholds_and_time_limits_the_rule_gives_from_the_committed_runs():
+    """course.toml's model-tier numbers come from docs/calibration_runs.jsonl by the stated rule, not by hand."""
+    from autograder.course.manifest import load_course
+
+    runs = cal.read_runs(_script().RUNS)
+    for nb in load_course().notebooks:
+        for metric, threshold in nb.thresholds.items():
+            rec = cal.recommend(nb.id, metric, runs)
+            assert rec.correct_n >= 20, f"{nb.id} {metric}: the rule needs at least 20 correct runs"
+            assert threshold == rec.threshold, f"{nb.id} {metric}: course.toml {threshold}, the rule {rec.threshold}"
+        assert "meets" in cal.timeout_line(nb.id, runs, nb.timeout), cal.timeout_line(nb.id, runs, nb.timeout)
