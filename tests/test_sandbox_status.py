@@ -6,8 +6,9 @@ import json
 import shutil
 
 from autograder import REPO_ROOT
-from autograder.cli import main, write_reports
+from autograder.cli import main
 from autograder.grading import grade_submission
+from autograder.reports import write_reports
 from autograder.sandbox.jail import SandboxStatus, detect
 
 
@@ -21,6 +22,7 @@ def test_grade_refuses_to_run_without_the_sandbox_when_required(monkeypatch, cap
     err = capsys.readouterr().err
     assert rc == 2
     assert "sandbox is required" in err and "AUTOGRADER_SANDBOX=off" in err
+    assert "apt-get install bubblewrap" in err and "leave out --require-sandbox" in err and "--no-require" not in err
 
 
 def test_every_report_states_the_sandbox(tmp_path):

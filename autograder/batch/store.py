@@ -162,7 +162,7 @@ def cluster_failure(result: GradeResult) -> bool:
 def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None,
                         submissions: Path | None = None, deadline=None) -> None:
     """Per-student reports (``OUT/reports/<id>/``), the class gradebooks and the class report."""
-    from autograder.cli import write_reports
+    from autograder.reports import write_reports
     from autograder.reports.exports import gradebook_csv, nbgrader_gradebook
 
     for result in results:

