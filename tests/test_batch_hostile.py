@@ -27,6 +27,7 @@ import pytest
 
 from autograder import REPO_ROOT
 from autograder.batch import local as batch
+from autograder.batch import store, submissions, validate
 from autograder.course.manifest import SubmissionCaps, load_course
 from autograder.sandbox.jail import detect
 
@@ -92,7 +93,7 @@ def tree_size(root: Path) -> int:
     ("...", "student"), ("x" * 200, "x" * 64), ("a/b\\c\0d", "a_b_c_d"), ("+@cmd", "__cmd"),
 ])
 def test_student_ids_are_normalised(raw, want):
-    got = batch.normalise_id(raw)
+    got = submissions.normalise_id(raw)
     assert got == want
     assert not got.startswith((".", "-", *FORMULA)) and len(got) <= 64
 
@@ -104,7 +105,7 @@ def test_colliding_ids_are_graded_apart_with_a_warning(tmp_path):
     folder(subs / "Carol")
     folder(subs / "carol-2")  # a real student with the id a renamed duplicate would take
     folder(subs / "dave")
-    found = {s.id: s for s in batch.discover(subs)}
+    found = {s.id: s for s in submissions.discover(subs)}
     assert set(found) == {"Carol", "carol-3", "carol-4", "carol-2", "dave"}
     assert [found[i].source.name for i in ("Carol", "carol-3", "carol-4")] == ["Carol", "carol", "carol.zip"]
     for sid in ("Carol", "carol-3", "carol-4"):
@@ -145,8 +146,8 @@ def _zips(root: Path) -> dict[str, Path]:
 def test_unsafe_zips_are_refused_and_nothing_is_written_outside(tmp_path, kind, why):
     archive = _zips(tmp_path / "zips")[kind]
     target = tmp_path / "work" / "extracted"
-    with pytest.raises(batch.Refused, match=why):
-        batch.extract_zip(archive, target, SMALL)
+    with pytest.raises(submissions.Refused, match=why):
+        submissions.extract_zip(archive, target, SMALL)
     assert not (tmp_path / "zips" / "outside").exists() and not (tmp_path / "outside").exists()
     assert not target.exists() or tree_size(target) <= SMALL.max_file_mb << 20
 
@@ -154,8 +155,8 @@ def test_unsafe_zips_are_refused_and_nothing_is_written_outside(tmp_path, kind, 
 def test_a_safe_zip_extracts_to_its_inner_folder(tmp_path):
     archive = zip_with(tmp_path / "alice.zip", [("alice/" + MODULE, SOLUTION), ("alice/data/x.txt", "1"),
                                                 ("__MACOSX/alice/._x", "junk")])
-    sub = batch.Submission("alice", archive, "zip")
-    root, warnings = batch.prepare(sub, tmp_path / "work", SMALL)
+    sub = submissions.Submission("alice", archive, "zip")
+    root, warnings = submissions.prepare(sub, tmp_path / "work", SMALL)
     assert root == tmp_path / "work" / "extracted" / "alice" and warnings == []
     assert (root / MODULE).read_text() == SOLUTION and (root / "data" / "x.txt").read_text() == "1"
     assert not (tmp_path / "work" / "extracted" / "__MACOSX").exists()
@@ -198,18 +199,18 @@ def _mutations():
 
 @pytest.mark.parametrize("what, mutate", list(_mutations()), ids=[m[0] for m in _mutations()])
 def test_malformed_results_are_rejected(what, mutate):
-    expected = batch.expected_stages("structural", [STAGE])
-    ok = batch.validate_result(honest(), expected)
+    expected = validate.expected_stages("structural", [STAGE])
+    ok = validate.validate_result(honest(), expected)
     assert ok.score == POINTS and ok.max_score == POINTS
     data = honest()
     replaced = mutate(data)
-    with pytest.raises(batch.MalformedResult):
-        batch.validate_result(replaced if replaced is not None else data, expected)
+    with pytest.raises(validate.MalformedResult):
+        validate.validate_result(replaced if replaced is not None else data, expected)
 
 
 def test_a_missing_stage_is_added_at_zero():
-    expected = batch.expected_stages("structural", [STAGE, "model"])
-    result = batch.validate_result(honest(), expected)
+    expected = validate.expected_stages("structural", [STAGE, "model"])
+    result = validate.validate_result(honest(), expected)
     assert [s.id for s in result.stages] == [STAGE, "model"]
     assert result.score == POINTS and result.max_score == POINTS + load_course().stage("model").points
 
@@ -480,7 +481,7 @@ def jailed_class(tmp_path_factory):
         mp.setattr(tempfile, "tempdir", str(scratch))
         results = batch.grade_batch(subs, out, workers=2, stages=[STAGE], progress=False, caps=SMALL,
                                     require_sandbox=True, log=logs.append)
-    batch.write_class_reports(results, out, assignment="ps1")
+    store.write_class_reports(results, out, assignment="ps1")
     return root, out, {r.submission: r for r in results}, logs
 
 
@@ -629,7 +630,7 @@ def test_model_tier_run_files_are_kept_in_out_and_paths_follow(tmp_path):
     result = GradeResult("x", [StageResult("sentiment_model", "t", 0.0, 10.0, tier="model", details=details),
                                StageResult("emotion_model", "t", 0.0, 10.0, tier="model", details=elsewhere)])
     dest = tmp_path / "out" / "runs" / "x"
-    batch._keep_run_files(runs, dest, result, SMALL)
+    store.keep_run_files(runs, dest, result, SMALL)
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
         "sentiment_model/executed_sentiment.ipynb", "sentiment_model/output/log_history.json"]
     assert result.stages[0].details["output_dir"] == str(dest / "sentiment_model" / "output")

@@ -2,6 +2,8 @@
 process (local.py, worker.py), results written by the client only (store.py); collecting students'
 repositories (classroom.py)."""
 
-from autograder.batch.local import grade_batch, normalise_id, write_class_reports
+from autograder.batch.local import grade_batch
+from autograder.batch.store import write_class_reports
+from autograder.batch.submissions import normalise_id
 
 __all__ = ["grade_batch", "normalise_id", "write_class_reports"]

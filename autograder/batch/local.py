@@ -39,26 +39,16 @@ from autograder.reports.results import GradeResult
 
 WORKER = [sys.executable, "-P", "-m", "autograder.batch.worker"]  # -P: the cwd is not put on sys.path
 
-from autograder.batch.store import (  # noqa: E402,F401 - write_class_reports re-exported
-    keep_run_files,
+from autograder.batch.store import (  # noqa: E402
     kept_results,
     place_run_files,
     restore,
     result_path,
     snapshot,
     write_atomic,
-    write_class_reports,
 )
-from autograder.batch.submissions import (  # noqa: E402,F401 - re-exported for callers and tests
-    Refused,
-    Submission,
-    discover,
-    extract_zip,
-    normalise_id,
-    prepare,
-    zip_copy,
-)
-from autograder.batch.validate import (  # noqa: E402,F401
+from autograder.batch.submissions import Refused, discover, zip_copy  # noqa: E402
+from autograder.batch.validate import (  # noqa: E402
     OUTPUT_CAP,
     STDERR_TAIL,
     Expected,
@@ -69,7 +59,6 @@ from autograder.batch.validate import (  # noqa: E402,F401
     validate_result,
 )
 
-_keep_run_files = keep_run_files  # its name before the move, for callers and tests
 _STOPS: dict[str, threading.Event] = {}  # batch id -> its stop event (tasks of a local cluster see it)
 
 
