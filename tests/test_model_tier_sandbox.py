@@ -227,9 +227,11 @@ def test_graders_and_solutions_are_not_visible(hostile):
 @needs_jail
 def test_a_notebook_cannot_poison_the_split_or_its_manifest(hostile):
     for attack in ("write_manifest", "write_test_split", "write_repo_root"):
+        if attack == "write_repo_root" and REPO_ROOT.resolve().is_relative_to("/tmp"):
+            continue  # a checkout under /tmp: inside the jail that path is in the job's own tmpfs
         assert not hostile["outcomes"][attack].startswith("SUCCEEDED"), attack
     assert hostile["after"] == hostile["before"], "datasets_cache/ or the earlier run changed"
-    assert not hostile["planted_existed"]
+    assert not hostile["planted_existed"], "the notebook wrote into the course's repository"
     assert load_hidden_split("sentiment").texts  # still verifies against the package's hashes
 
 
