@@ -1,6 +1,6 @@
 """Many submissions: one Dask task per submission (engine.py, task.py), each graded in a fresh child
 process (local.py, worker.py), results written by the client only (store.py); collecting students'
-repositories (classroom.py)."""
+repositories (roster.py, classroom.py)."""
 
 from autograder.batch.local import grade_batch
 from autograder.batch.store import write_class_reports
