@@ -99,3 +99,15 @@ def test_a_notebook_that_never_finishes_is_stopped_with_its_kernel(submission, t
     result = _grade(submission, tmp_path, nb=dataclasses.replace(NB, timeout=25))
     assert result.score == 0 and "did not finish within 25 s" in result.error
     assert _kernels() - before == set()
+
+
+def test_the_evaluator_loads_a_model_without_a_progress_bar(capfd):
+    """The grade's terminal is one line per stage: loading a saved model draws no "Loading weights" bar."""
+    from transformers.utils import logging as hf_logging
+
+    from autograder.grading.evaluator import load_saved_model
+
+    hf_logging.enable_progress_bar()  # as in a fresh process (another test may have turned it off)
+    model, mapping = load_saved_model(tiny_model_dir("distilbert-classifier"), ["negative", "positive"])
+    assert mapping == [0, 1]
+    assert "Loading weights" not in capfd.readouterr().err

@@ -48,6 +48,14 @@ def load_hidden_split(name: str, split: str = "test", *, root: Path | None = Non
     return HiddenSplit(texts, ys, names)
 
 
+def _quiet_loading() -> None:
+    """No "Loading weights" progress bar from the judge: the grade's terminal is one line per stage
+    (a bar per loaded model cluttered it, and CI logs with it)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 class ModelArtifactError(RuntimeError):
     """The saved model is missing, unloadable or does not fit the task (a learner message)."""
 
@@ -95,6 +103,7 @@ def load_saved_model(model_dir: Path, label_names: list[str]):
                                      "pickled weights are never loaded; save with trainer.save_model(...) or "
                                      "save_pretrained(..., safe_serialization=True)")
         raise ModelArtifactError(f"{model_dir.name}/ has a config but no weights (model.safetensors)")
+    _quiet_loading()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir, use_safetensors=True, trust_remote_code=False, local_files_only=True)
@@ -230,6 +239,7 @@ def cached_zero_shot_predictions(texts: list[str], label_names: list[str], encod
             return preds
     except (OSError, ValueError):
         pass
+    _quiet_loading()
     encoder = AutoModel.from_pretrained(encoder_path).to(evaluation_device())
     preds = embedding_zero_shot_predictions(texts, label_names, encoder, tokenizer)
     try:
