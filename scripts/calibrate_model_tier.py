@@ -64,7 +64,7 @@ def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path, keep:
         shutil.rmtree(sub, ignore_errors=True)
     ev = result.details.get("evaluation") or {}
     if ev:
-        record["test_rows"], record["test_sha256"] = ev["n"], test_sha256(nb.dataset)
+        record["test_rows"], record["test_sha256"] = ev["n"], split_sha256(nb.dataset)
     for metric in nb.thresholds:
         if metric in ev:
             record["value"][metric] = ev[metric]
@@ -72,7 +72,7 @@ def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path, keep:
     return {**record, "error": result.error, "duration_s": result.duration_s}
 
 
-def test_sha256(dataset: str) -> str:
+def split_sha256(dataset: str) -> str:
     """The hidden test split a run was scored on, by the package's record of its hash: a split
     replaced by another of the same size still counts as a different split."""
     from autograder.course.split_hashes import expected
@@ -102,7 +102,7 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
         nb = course.notebook(r["notebook"])
         test = tests[nb.dataset]
         folder = keep / f"{r['notebook']}-{r['variant']}-{r['seed']}"
-        if r.get("test_sha256") == test_sha256(nb.dataset):
+        if r.get("test_sha256") == split_sha256(nb.dataset):
             kept.append(r)
         elif not folder.is_dir():
             dropped += 1
@@ -112,7 +112,7 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
             for metric in nb.thresholds:
                 r["value"][metric] = ev[metric]
                 r["lower"][metric], r["upper"][metric] = ev[f"{metric}_ci"]
-            r["test_rows"], r["test_sha256"] = ev["n"], test_sha256(nb.dataset)
+            r["test_rows"], r["test_sha256"] = ev["n"], split_sha256(nb.dataset)
             kept.append(r)
             shown = "  ".join(f"{m} {r['value'][m]:.3f} (lower {r['lower'][m]:.3f})" for m in r["value"])
             print(f"{folder.name}: {shown}")

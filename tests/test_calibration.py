@@ -135,7 +135,7 @@ def test_every_committed_run_was_scored_on_the_current_hidden_split():
     course = load_course()
     for r in cal.read_runs(script.RUNS):
         if r.get("value"):
-            assert r["test_sha256"] == script.test_sha256(course.notebook(r["notebook"]).dataset), \
+            assert r["test_sha256"] == script.split_sha256(course.notebook(r["notebook"]).dataset), \
                 f"{r['notebook']} {r['variant']} seed {r['seed']}: scored on another test split (run --rescore)"
 
 
@@ -149,7 +149,7 @@ def test_rescoring_keys_on_the_split_hash_not_on_its_size(tmp_path, monkeypatch)
     script = _script()
     course = load_course()
     nb = course.notebooks[0]
-    current = script.test_sha256(nb.dataset)
+    current = script.split_sha256(nb.dataset)
     rows = len(evaluator.load_hidden_split(nb.dataset).texts)
     base = {**_run("reference", True, 0.70), "notebook": nb.id, "test_rows": rows}
     runs = tmp_path / "runs.jsonl"

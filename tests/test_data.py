@@ -26,8 +26,9 @@ from autograder.course.data import (
     load_splits,
     verify_rebuild,
 )
+from autograder.course.external import course_sizes
 
-SENTIMENT_SIZES = {"train": 1000, "validation": 200, "test": 2000}  # 500 + extra_test 1500
+SENTIMENT_SIZES = course_sizes("sentiment")  # course.toml: test 500 + extra_test 1500
 EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 
 
@@ -100,7 +101,7 @@ def test_a_corrupted_split_file_is_refused(tmp_path):
     message = str(err.value)
     assert "train.jsonl" in message and "manifest.json" in message
     # the untouched splits of the same copy still load
-    assert len(load_splits("sentiment", ("validation", "test"), data_dir=copy)["test"]) == 2000
+    assert len(load_splits("sentiment", ("validation", "test"), data_dir=copy)["test"]) == SENTIMENT_SIZES["test"]
 
 
 def test_a_missing_split_file_is_named(tmp_path):
@@ -245,3 +246,5 @@ def test_extra_test_rows_leave_train_and_validation_as_they_were():
     assert not set(after["test"]) & (set(after["train"]) | set(after["validation"]))
     with pytest.raises(ValueError, match="unused rows"):
         stratified_split(labels, sizes=sizes, seed=3, extra_test=400)
+    with pytest.raises(ValueError, match="divide evenly"):  # course_sizes counts every extra row
+        stratified_split(labels, sizes=sizes, seed=3, extra_test=101)

@@ -17,6 +17,7 @@ import pytest
 from autograder import REPO_ROOT
 from autograder.course.manifest import load_course
 from autograder.course.models import resolve_model, tiny_model_dir
+from autograder.course.split_hashes import expected
 from autograder.grading.model_tier import grade_notebook
 from autograder.sandbox.jail import detect
 
@@ -47,7 +48,8 @@ def test_tiny_run_saves_a_model_the_evaluator_scores_the_same_twice(submission, 
     checks = {c.name: c for c in result.checks}
     assert checks["notebook_runs"].passed and checks["model_saved"].passed, result
     evaluation = result.details["evaluation"]
-    assert evaluation["n"] == 2000 and 0 <= evaluation["accuracy_ci"][0] <= evaluation["accuracy"]
+    assert evaluation["n"] == expected(NB.dataset, "test")["rows"]
+    assert 0 <= evaluation["accuracy_ci"][0] <= evaluation["accuracy"]
     assert (tmp_path / "work" / "executed_sentiment.ipynb").exists()
     assert (tmp_path / "work" / "output" / "log_history.json").exists()  # copied out of the job for feedback
     assert result.details["sandbox"] == detect().describe()

@@ -419,7 +419,7 @@ def test_a_changed_test_split_is_refused_even_with_a_matching_manifest(tmp_path)
     (copy / "sentiment" / "test.jsonl").symlink_to(TEST_SPLIT)
     with pytest.raises(SplitIntegrityError, match="cannot be read"):
         load_hidden_split("sentiment", root=copy)
-    assert len(load_hidden_split("sentiment").texts) == 2000
+    assert len(load_hidden_split("sentiment").texts) == SPLITS["sentiment"]["splits"]["test"]["rows"]
 
 
 def test_the_evaluator_imports_nothing_from_solutions_or_gradelib():

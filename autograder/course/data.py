@@ -102,6 +102,8 @@ def stratified_split(labels: list[int], sizes: dict[str, int] | None = None,
             out[s].extend(idx[start:start + counts[s]])
             start += counts[s]
         if sizes is not None and extra_test:
+            if extra_test % len(by_label):
+                raise ValueError(f"extra_test {extra_test} does not divide evenly among {len(by_label)} labels")
             more = extra_test // len(by_label)
             if start + more > len(idx):
                 raise ValueError(f"label {y} has {len(idx) - start} unused rows, fewer than {more} extra test rows")
