@@ -26,10 +26,17 @@ class Stage:
     check_hints: dict[str, int] = field(default_factory=dict)
     # hidden checks with no public counterpart, each with the reason it stays hidden
     hidden_only: dict[str, str] = field(default_factory=dict)
+    # wall-clock seconds for the whole stage (every check together); default timeout + 60: a
+    # submission that stalls each call cannot hold the grader for timeout x number of checks
+    stage_timeout: float = 0.0
 
     @property
     def points(self) -> float:
         return float(sum(self.checks.values()))
+
+    @property
+    def budget(self) -> float:
+        return self.stage_timeout or self.timeout + 60
 
     def hint_number(self, check: str) -> int:
         """1-based number of the hint for a failed check: ``[stages.check_hints]``, else the first hint.
@@ -91,11 +98,15 @@ class Limits:
     """Resource limits of one jailed job (course.toml ``[sandbox]``); a job that exceeds one is
     told which, in a learner message."""
 
-    memory_mb: int = 8192
+    memory_mb: int = 8192  # address space of each process (RLIMIT_AS)
     processes: int = 256
     cpu_seconds: int = 900
     file_size_mb: int = 512
     open_files: int = 1024
+    resident_mb: int = 4096  # the job's memory cgroup: resident memory, tmpfs and page cache together
+    disk_mb: int = 1024  # /scratch, /tmp and /dev/shm together (one size-capped tmpfs)
+    disk_files: int = 20000  # files and folders in those, together
+    judge_memory_mb: int = 6144  # the judge's own memory cgroup (it reads what the submission sends)
 
     def scaled(self, **overrides) -> Limits:
         return Limits(**{**self.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
@@ -159,6 +170,7 @@ def _load(path: str) -> Course:
             checks={k: float(v) for k, v in s.get("checks", {}).items()},
             check_hints={k: int(v) for k, v in s.get("check_hints", {}).items()},
             hidden_only={k: str(v) for k, v in s.get("hidden_only", {}).items()},
+            stage_timeout=float(s.get("stage_timeout", 0)),
         )
         for s in raw["stages"]
     )
