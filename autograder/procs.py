@@ -37,9 +37,28 @@ def thread_env(threads: int | None) -> dict[str, str]:
     return env
 
 
+# What a trusted child (a judge, a batch worker) inherits: the course's own settings, the Hugging
+# Face caches, numerical-library and locale settings. Never a token, a CI secret or anything
+# else the instructor's shell holds: a judge starts jails, and nothing of the grader's may reach
+# one (grader-only values travel in a job file instead: grading/structural.py).
+TRUSTED_NAMES = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "VIRTUAL_ENV", "PYTHONPATH",
+                 "TRANSFORMERS_CACHE", "SENTENCE_TRANSFORMERS_HOME", "XDG_CACHE_HOME", "CUDA_VISIBLE_DEVICES",
+                 "AUTOGRADER_SANDBOX", "AUTOGRADER_CGROUPS")
+TRUSTED_PREFIXES = ("COURSE_", "HF_", "LC_", "OPENBLAS_", "OMP_", "MKL_", "GOMP_", "TOKENIZERS_", "TORCH_",
+                    "PYTORCH_", "NVIDIA_", "DASK_")
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "_KEY", "AUTH")
+
+
+def allowed(name: str) -> bool:
+    """May a trusted child inherit this variable? An allow-list, minus anything named like a secret."""
+    if any(word in name.upper() for word in SECRET_WORDS):
+        return False
+    return name in TRUSTED_NAMES or name.startswith(TRUSTED_PREFIXES)
+
+
 def trusted_env(threads: int | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a trusted child (a judge): ours, offline, with the thread split."""
-    return {**os.environ, **OFFLINE, **thread_env(threads), **extra}
+    """The environment of a trusted child (a judge): an allow-list of ours, offline, with the thread split."""
+    return {**{k: v for k, v in os.environ.items() if allowed(k)}, **OFFLINE, **thread_env(threads), **extra}
 
 
 def jail_env(home: str, threads: int | None = None, **extra: str) -> dict[str, str]:

@@ -116,6 +116,7 @@ def _build_tiny(kind: str, target: Path) -> None:
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    _world_readable(tmp)
     try:
         tmp.replace(target)  # atomic; a concurrent builder may have won the race
     except OSError:
@@ -124,6 +125,13 @@ def _build_tiny(kind: str, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "config.json").exists():
             raise
+
+
+def _world_readable(folder: Path) -> None:
+    """safetensors writes 0600; a root-started jail runs as another uid and must read the tiny models."""
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and (path.stat().st_mode & 0o044) != 0o044:
+            path.chmod(path.stat().st_mode | 0o044)
 
 
 def tiny_model_dir(kind: str) -> Path:
@@ -138,6 +146,8 @@ def tiny_model_dir(kind: str) -> Path:
     if not (target / "config.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         _build_tiny(kind, target)
+    elif (target / "model.safetensors").exists() and not (target / "model.safetensors").stat().st_mode & 0o004:
+        _world_readable(target)  # built by an older version
     return target
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from autograder.course.manifest import Limits, SubmissionCaps
 from autograder.procs import exit_reason, kill_tree, signal_of
 from autograder.sandbox import wire
-from autograder.sandbox.jail import Job, SandboxStatus, inside, release, spawn
+from autograder.sandbox.jail import Job, SandboxStatus, inside, oom_killed, release, spawn
 
 RUNNER = Path(__file__).resolve().parent.parent / "sandbox" / "runner.py"
 
@@ -99,12 +99,16 @@ class Recipe:
 
 
 class Runner:
-    """One runner process per stage, restarted on demand; ``timeout`` limits each call."""
+    """One runner process per stage, restarted on demand; ``timeout`` limits each call and
+    ``budget`` (seconds) every call of the stage together, so a submission that stalls each call
+    holds the grader for the budget at most, not the timeout times the number of checks."""
 
     def __init__(self, submission: Path, *, limits: Limits, caps: SubmissionCaps, status: SandboxStatus,
-                 timeout: float, threads: int | None = None, ro: tuple[Path, ...] = ()):
+                 timeout: float, threads: int | None = None, ro: tuple[Path, ...] = (), budget: float | None = None):
         self.job = Job.create(Path(submission), caps)
         self.limits, self.status, self.timeout, self.threads, self.ro = limits, status, timeout, threads, ro
+        self.budget = budget
+        self.stage_deadline = time.monotonic() + budget if budget else None
         self.proc: subprocess.Popen | None = None
         self.generation = 0
         self.sequence = 0
@@ -154,10 +158,18 @@ class Runner:
 
     # --------------------------------------------------------------- requests
     def request(self, op: str, timeout: float | None = None, **fields) -> Any:
+        if self.stage_deadline is not None and time.monotonic() >= self.stage_deadline:
+            self._stop()
+            raise RunnerFailure(f"Timeout: the stage's time limit ({self.budget:.0f} s for all its checks together) "
+                                "ran out before this check (earlier calls were slow or never answered)")
         if self.proc is None or self.proc.poll() is not None:
             self._stop()
             self._start()
+        self.job.publish_inputs(self.status)
         deadline = time.monotonic() + (timeout or self.timeout)
+        if self.stage_deadline is not None and self.stage_deadline < deadline:
+            deadline = self.stage_deadline
+            timeout = max(1.0, deadline - time.monotonic())
         self.sequence += 1
         try:
             wire.send(self.proc.stdin.fileno(), {"op": op, "id": self.sequence, **fields})
@@ -180,8 +192,9 @@ class Runner:
             raise RunnerFailure(f"the submission's process sent a broken answer ({exc})") from None
         except (EOFError, BrokenPipeError, OSError) as exc:
             code = self.proc.wait(timeout=10) if self.proc else None
+            oom = oom_killed(self.proc)
             self._stop()
-            raise RunnerFailure(self._death_message(code, exc)) from None
+            raise RunnerFailure(self._death_message(code, exc, oom)) from None
         except BaseException:
             self._stop()  # a timeout (ours or pytest-timeout's) leaves the runner busy: never reuse it
             raise
@@ -207,9 +220,12 @@ class Runner:
             return ""
         return text.strip().splitlines()[-1][:200] if text.strip() else ""
 
-    def _death_message(self, code: int | None, exc: BaseException) -> str:
+    def _death_message(self, code: int | None, exc: BaseException, oom: bool = False) -> str:
         tail = self._log_tail()
-        if signal_of(code, self.status.on) is not None:
+        if oom:
+            why = (f"it went over the memory limit of the grading sandbox ({self.limits.resident_mb} MiB, "
+                   "files written to /tmp, /dev/shm and /scratch included)")
+        elif signal_of(code, self.status.on) is not None:
             why = exit_reason(code, self.status.on)
         elif code is None:
             why = f"it stopped answering ({type(exc).__name__})"

@@ -1,18 +1,34 @@
 """A small pytest plugin: records each check's outcome and a learner-facing message.
 
-Loaded with ``-p autograder.grading.plugin`` by the runner. Each result is appended (and flushed) to
-the JSONL file named by AUTOGRADER_RESULTS as soon as the check ends, so a stage that hangs
-or crashes half-way still keeps what it already recorded.
+Loaded with ``-p autograder.grading.plugin`` by the judge. Its one option, ``--autograder-job``,
+names the job file (``grading/structural.py``: submission, results file, time limits, sandbox).
+Each result is appended (and flushed) to the JSONL results file as soon as the check ends, so a
+stage that hangs or crashes half-way still keeps what it already recorded.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from autograder.messages import GraderFailure, from_exception  # noqa: F401 - GraderFailure re-exported
+
+JOB = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--autograder-job", default=None, help="the judge's job file (JSON), written by the grader")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("autograder_job", None)
+    config.stash[JOB] = json.loads(open(path, encoding="utf-8").read()) if path else {}
+
+
+def job_settings(config: pytest.Config) -> dict:
+    """The job file's settings ({} when the graders run without one)."""
+    return config.stash.get(JOB, {})
 
 
 def learner_message(excinfo: pytest.ExceptionInfo) -> str:
@@ -20,7 +36,7 @@ def learner_message(excinfo: pytest.ExceptionInfo) -> str:
 
 
 def _record(item: pytest.Item, outcome: str, message: str) -> None:
-    path = os.environ.get("AUTOGRADER_RESULTS")
+    path = job_settings(item.config).get("results")
     if not path:
         return
     name = getattr(item, "originalname", None) or item.name

@@ -6,6 +6,7 @@ costs that stage only, and the checks it recorded before stopping are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,35 +20,50 @@ from autograder.course.manifest import Stage, load_course
 from autograder.procs import kill_tree, trusted_env
 from autograder.reports.results import CheckResult, GradeResult, StageResult
 from autograder.sandbox.jail import SandboxStatus, detect
+from autograder.sandbox.limits import judge_preexec, new_cgroups
 
 
-def grader_env(submission: Path, results: Path, threads: int | None, stage: Stage,
-               sandbox: SandboxStatus) -> dict[str, str]:
-    """The judge's environment: where the submission is, where verdicts go, how to jail the runner."""
-    return trusted_env(threads, AUTOGRADER_SUBMISSION=str(submission.resolve()), AUTOGRADER_RESULTS=str(results),
-                       AUTOGRADER_TIMEOUT=str(stage.timeout), AUTOGRADER_THREADS=str(threads or 0),
-                       AUTOGRADER_SANDBOX_STATUS=f"{'on' if sandbox.on else 'off'}:{sandbox.reason}")
+def write_job_file(path: Path, submission: Path, results: Path, threads: int | None, stage: Stage,
+                   sandbox: SandboxStatus) -> Path:
+    """The judge's settings, as a file named on its command line: where the submission is, where
+    verdicts go, the time limits and how to jail the runner. Never environment variables: a
+    judge's environment is an allow-list (``procs.trusted_env``) and nothing of the grader's may
+    ride along into a jail."""
+    path.write_text(json.dumps({"submission": str(submission.resolve()), "results": str(results),
+                                "timeout": stage.timeout, "budget": stage.budget, "threads": threads or 0,
+                                "sandbox": dataclasses.asdict(sandbox)}))
+    return path
 
 
 def _run_pytest(stage: Stage, submission: Path, results: Path, threads: int | None, sandbox: SandboxStatus) -> str:
     """Run the stage's grader file (the judge); returns an error text if it did not finish normally.
 
-    Each call into the runner has the stage's timeout; pytest-timeout is a backstop for a judge
-    that waits too long, and the process limit covers start-up and tear-down too.
+    Each call into the runner has the stage's timeout and every call together the stage's budget;
+    pytest-timeout is a backstop for a judge that waits too long, and the process limit covers
+    start-up and tear-down too. The judge runs in a memory cgroup of its own where there is one.
     """
+    job = write_job_file(results.parent / "job.json", submission, results, threads, stage, sandbox)
     cmd = [
         sys.executable, "-m", "pytest", str(stage.grader_file), "-p", "autograder.grading.plugin",
-        "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
+        f"--autograder-job={job}", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
         f"--timeout={int(stage.timeout) + 30}", "-W", "ignore",
     ]
-    proc = subprocess.Popen(cmd, env=grader_env(submission, results, threads, stage, sandbox), cwd=results.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
-    limit = stage.timeout * max(1, len(stage.checks)) + 60
+    cgroups = new_cgroups(memory_mb=load_course().limits.judge_memory_mb, tag="judge")
     try:
-        out, _ = proc.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        kill_tree(proc)
-        return f"stopped after {limit:.0f} s (the stage's time limit): something in it never finishes"
+        proc = subprocess.Popen(cmd, env=trusted_env(threads), cwd=results.parent, preexec_fn=judge_preexec(cgroups),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
+        limit = stage.budget + 60
+        try:
+            out, _ = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc)
+            return f"stopped after {limit:.0f} s (the stage's time limit): something in it never finishes"
+    finally:
+        oom = cgroups.oom_killed()
+        cgroups.release()
+    if oom:
+        return ("the grader ran out of memory reading what the submission sent back "
+                f"(its limit is {load_course().limits.judge_memory_mb} MiB): return smaller values")
     if proc.returncode in (0, 1):
         return ""
     tail = "\n".join(out.strip().splitlines()[-3:])

