@@ -27,7 +27,7 @@ import wire  # noqa: E402
 
 MESSAGE_CAP = 400  # characters of an exception message sent back
 LIMIT_ERRNOS = {errno.EAGAIN: "processes", errno.EMFILE: "open files", errno.ENFILE: "open files",
-                errno.EFBIG: "file size", errno.ENOMEM: "memory"}
+                errno.EFBIG: "file size", errno.ENOMEM: "memory", errno.ENOSPC: "disk", errno.EDQUOT: "disk"}
 
 
 class Keep:
