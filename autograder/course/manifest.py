@@ -87,6 +87,10 @@ class Notebook:
     parameters: dict
     thresholds: dict[str, float]
     checks: dict[str, float]
+    # Seconds the trusted evaluator may spend loading the saved model and scoring the hidden split
+    # (course.toml ``score_timeout``; older manifests without it get the default): a stalled scoring
+    # then fails the thresholds with a message instead of holding the grade.
+    score_timeout: float = 600.0
 
     @property
     def points(self) -> float:
@@ -180,6 +184,7 @@ def _load(path: str) -> Course:
             timeout=float(n.get("timeout", default_timeout)), parameters=dict(n.get("parameters", {})),
             thresholds={k: float(v) for k, v in n.get("thresholds", {}).items()},
             checks={k: float(v) for k, v in n.get("checks", {}).items()},
+            score_timeout=float(n.get("score_timeout", Notebook.score_timeout)),
         )
         for n in raw.get("notebooks", [])
     )

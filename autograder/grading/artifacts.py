@@ -1,5 +1,5 @@
-"""What the model tier lets into a job (the notebook file, vetted unread) and takes out of a finished
-one: ``output/model/`` and a few feedback files.
+"""What the model tier lets into a job (the notebook file, vetted unread; the course model's folders,
+read-only) and takes out of a finished one: ``output/model/`` and a few feedback files.
 
 Only regular files with allowed names (safetensors, config and tokenizer files) are copied, each
 under the job's file-size limit and all under a total cap; no link is followed (every open is
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course.manifest import Course, Notebook
+from autograder.course.models import ResolvedModel
 from autograder.sandbox.jail import Job
 
 # What the grader copies out of <scratch>/output/model/: weights as safetensors, and the small JSON
@@ -47,6 +48,19 @@ def check_notebook_file(path: Path, cap_mb: int) -> str:
     if st.st_size > cap_mb << 20:
         return f"{path.name} is {st.st_size >> 20} MiB, over the {cap_mb} MiB limit per file; it was not read"
     return ""
+
+
+def model_mounts(model: ResolvedModel) -> tuple[Path, ...]:
+    """The folders the kernel needs to read the resolved model: the model folder and, for a Hugging
+    Face cache snapshot (whose files are links into ../../blobs), the folders its links point into."""
+    root = Path(model.path)
+    if not root.is_dir():
+        return ()
+    mounts = {root.resolve()}
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            mounts.add(path.resolve().parent)
+    return tuple(sorted(mounts))
 
 
 def valid_notebook(path: Path) -> str:

@@ -4,13 +4,17 @@ It runs in the grading process, never in the notebook's jail, and imports nothin
 or the graders. Grades come from here, never from numbers a submission prints: the only things
 taken from the submission are the weights (safetensors only: nothing is unpickled, no remote code
 runs) and the config with its label names, from a folder the grader copied out of the job; the
-tokenizer is the course's. The test split is read from datasets_cache/ and used only if its sha256
+tokenizer is the course's. Before anything is loaded, the config and the safetensors headers must
+describe the course model with the task's head (:mod:`autograder.grading.architecture`), so what a
+submission can make this process build and run is bounded by the course model; scoring then stops at
+a time limit from the manifest. The test split is read from datasets_cache/ and used only if its sha256
 is the one recorded inside this package (:mod:`autograder.course.split_hashes`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -60,6 +64,10 @@ class ModelArtifactError(RuntimeError):
     """The saved model is missing, unloadable or does not fit the task (a learner message)."""
 
 
+class ScoringTimeout(ModelArtifactError):
+    """Scoring the hidden split passed its time limit (a learner message): the model loaded, its score is unknown."""
+
+
 @dataclass
 class Evaluation:
     n: int
@@ -85,13 +93,19 @@ def evaluation_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_saved_model(model_dir: Path, label_names: list[str]):
+def load_saved_model(model_dir: Path, label_names: list[str], *, course_model: str | Path | None = None):
     """Load ``model_dir`` and map its outputs to the dataset's label indices (by label name).
 
     Safetensors weights only: a ``pytorch_model.bin`` (a pickle, which can run code when loaded) is
-    never opened, and ``trust_remote_code`` stays off, so a config cannot pull in code either.
+    never opened, and ``trust_remote_code`` stays off, so a config cannot pull in code either. With
+    ``course_model`` (the model tier always passes it), nothing is built before the saved config and
+    weights are known to be that model's architecture with the task's head; without it (trusted callers
+    scoring the course's own models) only the label count and loader keys are checked first. Weights are
+    built in fp32 whatever the config says: fp16/bf16 on CPU is ~100x slower.
     """
     from transformers import AutoModelForSequenceClassification
+
+    from autograder.grading.architecture import ArchitectureError, check_saved_model
 
     if not (model_dir / "config.json").is_file():
         raise ModelArtifactError(f"no saved model in {model_dir.name}/ (config.json missing): the notebook must end "
@@ -103,10 +117,15 @@ def load_saved_model(model_dir: Path, label_names: list[str]):
                                      "pickled weights are never loaded; save with trainer.save_model(...) or "
                                      "save_pretrained(..., safe_serialization=True)")
         raise ModelArtifactError(f"{model_dir.name}/ has a config but no weights (model.safetensors)")
+    try:
+        config = check_saved_model(model_dir, len(label_names), course_model)
+    except ArchitectureError as exc:
+        raise ModelArtifactError(str(exc)) from None
     _quiet_loading()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, use_safetensors=True, trust_remote_code=False, local_files_only=True)
+            model_dir, config=config, dtype=torch.float32, use_safetensors=True, trust_remote_code=False,
+            local_files_only=True)
     except Exception as exc:  # noqa: BLE001
         raise ModelArtifactError(f"the saved model cannot be loaded: {type(exc).__name__}: {str(exc)[:300]}") from None
     try:
@@ -130,18 +149,23 @@ def load_saved_model(model_dir: Path, label_names: list[str]):
 
 
 def predict_indices(model, tokenizer, texts: list[str], mapping: list[int], *, batch_size: int = 64,
-                    max_length: int = 128) -> list[int]:
+                    max_length: int = 128, deadline: float | None = None) -> list[int]:
     """The task's label index for each text, in the texts' order.
 
     Texts are batched shortest first: a batch is padded to its longest text, so sorting by length
     keeps padding (wasted matmul work) small; each text's logits do not depend on its batch, since
-    the attention mask hides the padding.
+    the attention mask hides the padding. ``deadline`` (a ``time.monotonic()`` value) is checked
+    before each batch, never inside one: :class:`ScoringTimeout` once it has passed. That bounds the
+    whole scoring because a batch's cost is bounded: the architecture check holds the model to the
+    course model's size and the tokenizer (the course's) truncates every text to ``max_length``.
     """
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     out: list[int] = [0] * len(texts)
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
+            if deadline is not None and time.monotonic() > deadline:
+                raise ScoringTimeout(f"{start} of {len(texts)}")
             chunk = order[start:start + batch_size]
             batch = tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
                               max_length=max_length, return_tensors="pt").to(model.device)
@@ -150,13 +174,22 @@ def predict_indices(model, tokenizer, texts: list[str], mapping: list[int], *, b
     return out
 
 
-def score_saved_model(model_dir: Path, test: HiddenSplit, tokenizer, *, seed: int) -> Evaluation:
+def score_saved_model(model_dir: Path, test: HiddenSplit, tokenizer, *, seed: int,
+                      course_model: str | Path | None = None, time_limit: float | None = None) -> Evaluation:
     """Load a saved model (safetensors only) and score it on a hidden split: what the model tier
     grades and what a calibration scores again. Raises :class:`ModelArtifactError` with a learner
-    message when the model cannot be loaded or run."""
-    model, mapping = load_saved_model(model_dir, test.label_names)
+    message when the model is not the course model's architecture (``course_model``: see
+    :func:`load_saved_model`) or cannot be loaded or run, and :class:`ScoringTimeout` when loading and
+    scoring together pass ``time_limit`` seconds (checked between batches: a stalled evaluation costs
+    its own checks, never the grade)."""
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    model, mapping = load_saved_model(model_dir, test.label_names, course_model=course_model)
     try:
-        preds = predict_indices(model, tokenizer, test.texts, mapping)
+        preds = predict_indices(model, tokenizer, test.texts, mapping, deadline=deadline)
+    except ScoringTimeout as exc:
+        raise ScoringTimeout(f"scoring the hidden test texts took longer than the {time_limit:g} s limit and was "
+                             f"stopped after {exc} texts; the course model scores them in a fraction of that, so the "
+                             "machine was busy: ask your instructor to grade it again") from None
     except Exception as exc:  # noqa: BLE001 - its message could quote a test text: name the type only
         raise ModelArtifactError(f"the saved model loads but fails on the test texts ({type(exc).__name__}); "
                                  "does it still fit the course model's tokenizer?") from None

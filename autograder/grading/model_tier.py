@@ -18,8 +18,9 @@ One fresh job (``autograder.sandbox.jail``) per notebook:
    safetensors, config and tokenizer files, size-capped), the learning curve and the validation
    predictions (size-capped, for feedback) and the executed notebook. Everything else is refused
    with a learner message; no link is followed.
-5. The trusted evaluator loads that copy (safetensors only) in this process and scores it on the
-   test split, which it read and hash-checked before the notebook started.
+5. The trusted evaluator loads that copy (safetensors only, once its config and weights' headers are
+   the course model's architecture) in this process and scores it on the test split, which it read
+   and hash-checked before the notebook started, within the notebook's ``score_timeout``.
 
 Each notebook costs only its own points: a notebook that is refused, is not valid JSON, raises or
 never finishes is reported with its error.
@@ -42,6 +43,7 @@ from autograder.grading import diagnose
 from autograder.grading.evaluator import (
     HiddenSplit,
     ModelArtifactError,
+    ScoringTimeout,
     embedding_zero_shot_comparison,
     load_hidden_split,
     score_saved_model,
@@ -65,6 +67,7 @@ from autograder.grading.artifacts import (  # noqa: E402,F401 - re-exported
     CopyOut,
     check_notebook_file,
     copy_out,
+    model_mounts,
     valid_notebook,
 )
 
@@ -72,19 +75,6 @@ from autograder.grading.artifacts import (  # noqa: E402,F401 - re-exported
 # The notebook runs now in progress (jobs of notebooks graded side by side run in worker threads): an
 # interrupted grade stops them all instead of waiting for them to finish.
 _RUNNING: set[subprocess.Popen] = set()
-
-
-def model_mounts(model: ResolvedModel) -> tuple[Path, ...]:
-    """The folders the kernel needs to read the resolved model: the model folder and, for a Hugging
-    Face cache snapshot (whose files are links into ../../blobs), the folders its links point into."""
-    root = Path(model.path)
-    if not root.is_dir():
-        return ()
-    mounts = {root.resolve()}
-    for path in root.rglob("*"):
-        if path.is_symlink():
-            mounts.add(path.resolve().parent)
-    return tuple(sorted(mounts))
 
 
 def prepare_inputs(job: Job, nb: Notebook) -> Path:
@@ -211,8 +201,11 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(model.path)
-        evaluation = score_saved_model(work / "output" / "model", test, tok, seed=seed)
+        evaluation = score_saved_model(work / "output" / "model", test, tok, seed=seed, course_model=model.path,
+                                       time_limit=nb.score_timeout)  # the saved architecture must be the course's
         passed["model_saved"] = ""
+    except ScoringTimeout as exc:  # it loaded; only its score is unknown
+        passed.update({"model_saved": "", **{metric: f"not scored: {exc}" for metric in nb.thresholds}})
     except ModelArtifactError as exc:
         if error and not copied.model_folder:
             passed["model_saved"] = f"no saved model: the notebook stopped before saving it ({error})"
@@ -236,7 +229,7 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
                                                                   test.label_names, model.path, tok)
     else:
         for metric in nb.thresholds:
-            passed[metric] = "not scored: there is no saved model to score (see model_saved)"
+            passed.setdefault(metric, "not scored: there is no saved model to score (see model_saved)")
     checks = []
     for name, points in nb.checks.items():
         msg = passed.get(name, "not graded")
