@@ -92,7 +92,8 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
     from autograder.course.models import resolve_model
     from autograder.grading.evaluator import load_hidden_split, score_saved_model
 
-    tok = AutoTokenizer.from_pretrained(resolve_model().path)
+    course_model = resolve_model().path
+    tok = AutoTokenizer.from_pretrained(course_model)
     tests = {nb.dataset: load_hidden_split(nb.dataset) for nb in course.notebooks if nb.id in notebook_ids}
     kept, dropped = [], 0
     for r in cal.read_runs(runs_path):
@@ -108,7 +109,7 @@ def rescore(runs_path: Path, keep: Path, notebook_ids: list[str], course) -> Non
             dropped += 1
             print(f"dropped {folder.name}: no kept model to score on the {len(test.texts)} test texts")
         else:
-            ev = score_saved_model(folder, test, tok, seed=r["seed"]).to_dict()
+            ev = score_saved_model(folder, test, tok, seed=r["seed"], course_model=course_model).to_dict()
             for metric in nb.thresholds:
                 r["value"][metric] = ev[metric]
                 r["lower"][metric], r["upper"][metric] = ev[f"{metric}_ci"]
