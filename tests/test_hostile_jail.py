@@ -316,3 +316,20 @@ def test_an_honest_stage_right_after_is_still_full(tmp_path):
 
     result = grade(REPO_ROOT / "solutions", stages=["tokenize"], jobs=1)
     assert result.score == result.max_score, [c for s in result.stages for c in s.checks if not c.passed]
+
+
+@pytest.mark.skipif(not detect().on or "memory cgroup" not in detect().reason, reason="needs a memory cgroup")
+def test_the_judges_memory_cgroup_stops_it():
+    """The judge runs in a memory cgroup of its own: a judge that a reply blows up is stopped, and said so."""
+    import subprocess
+    import sys
+
+    from autograder.sandbox.limits import judge_preexec, new_cgroups
+
+    groups = new_cgroups(memory_mb=128, tag="judge")
+    try:
+        proc = subprocess.run([sys.executable, "-c", "x = bytearray(400 << 20); x[::4096] = b'1' * len(x[::4096])"],
+                              preexec_fn=judge_preexec(groups), capture_output=True, timeout=60)
+        assert proc.returncode != 0 and groups.oom_killed()
+    finally:
+        groups.release()
