@@ -4,6 +4,12 @@ process, a limit or a timeout is worded, and how a message is cleaned before a r
 The judge (grading/plugin.py, grading/gradelib.py) words failures here; the reports
 (reports/exports.py, reports/feedback.py) clean them here. Messages follow exercism's style:
 what was called, what came back, what was expected.
+
+Every string that came from a submission (an exception's message, a returned value, a file or
+folder name, printed output) goes through :func:`clean_text` once, here and where a result is
+built (reports/results.py): control characters would otherwise reach the instructor's terminal
+(ANSI escapes retitle the window, clear the screen, print a fake verdict) and make junit.xml
+invalid XML, which CI rejects whole.
 """
 
 from __future__ import annotations
@@ -13,6 +19,25 @@ import re
 LIMITS = {"memory": "the memory limit", "processes": "the limit on processes",
           "open files": "the limit on open files", "file size": "the file-size limit"}
 TIMEOUT = "an endless loop, or code far slower than it needs to be?"
+MESSAGE_LIMIT = 600  # characters of a message from the submission's process (the runner sends 400)
+
+# ANSI sequences go whole (CSI ``ESC [ ... m``, OSC ``ESC ] ... BEL`` with its text, two-byte
+# escapes), so no payload such as a window title is left behind as text; then every C0 and C1 control
+# character but newline and tab, lone surrogates (not UTF-8) and U+FFFE/U+FFFF (not XML).
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"  # CSI, 7- and 8-bit
+                   r"|(?:\x1b\]|\x9d)[^\x00-\x1f\x7f-\x9f]*(?:\x07|\x1b\\|\x9c)?"  # OSC (a title, a link)
+                   r"|\x1b[ -/]*[0-~]")  # any other escape
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: object, limit: int | None = None) -> str:
+    """``text`` as a report may show it: no control character but newline and tab, at most ``limit``
+    characters (cut before cleaning too, so a 16 MiB message costs no more than ``limit`` needs)."""
+    text = text if isinstance(text, str) else str(text)
+    if limit is not None and len(text) > 4 * limit:
+        text = text[: 4 * limit]
+    text = _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
+    return text if limit is None or len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 class GraderFailure(AssertionError):
@@ -30,18 +55,23 @@ def timeout(limit: str) -> str:
 def remote_failure(exc, desc: str) -> str:
     """Words for a RemoteError (the submission raised) or a RunnerFailure (its process failed)."""
     if not hasattr(exc, "mro"):  # RunnerFailure: its text is already for the learner
-        text = str(exc)
+        text = clean_text(exc, MESSAGE_LIMIT)
         return text if text.startswith("Timeout") else f"called {desc}: {text}"
     if exc.is_a(NotImplementedError):
         return not_written(desc)
+    said = f"{clean_text(exc.type, 100)}: {clean_text(exc.message, MESSAGE_LIMIT)}{clean_text(exc.where(), 200)}"
     if exc.limit:
-        return (f"called {desc}: it went over {LIMITS.get(exc.limit, exc.limit)} of the grading sandbox "
-                f"({exc.type}: {exc.message}){exc.where()}")
-    return f"called {desc}: it raised {exc.type}: {exc.message}{exc.where()}"
+        return f"called {desc}: it went over {LIMITS.get(exc.limit, exc.limit)} of the grading sandbox ({said})"
+    return f"called {desc}: it raised {said}"
 
 
 def from_exception(exc: BaseException) -> str:
-    """A check's message from the exception that ended it in the judge."""
+    """A check's message from the exception that ended it in the judge, cleaned (it quotes what
+    the submission returned)."""
+    return clean_text(_exception_text(exc))
+
+
+def _exception_text(exc: BaseException) -> str:
     import pytest
 
     if isinstance(exc, (GraderFailure, pytest.fail.Exception, pytest.skip.Exception)):
@@ -71,7 +101,7 @@ def learner_text(message: str, *, hidden: bool, limit: int = 600) -> str:
     Drops fenced blocks, pytest source lines (``>``, ``E  assert ...``, ``file.py:12``), tracebacks
     and indented code; keeps the prose and inline names such as `load_tokenizer`.
     """
-    message = (message or "").strip()
+    message = clean_text(message or "").strip()
     if not hidden or not message:
         return message[:limit]
     kept = []

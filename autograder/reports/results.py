@@ -1,22 +1,55 @@
-"""Result objects of a grading run. Every report (table, JSON, exports) is rendered from these."""
+"""Result objects of a grading run. Every report (table, JSON, exports) is rendered from these.
+
+Their text fields are cleaned as they are set (:func:`autograder.messages.clean_text`), whoever
+builds them: the structural grader, the model tier, a batch worker's validated JSON. A result
+therefore never holds a control character, and no report has to remember to drop them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from autograder.messages import clean_text
+
+
+def clean_data(value: Any) -> Any:
+    """Strings cleaned in a nest of lists and dicts, in place (whoever holds the dict sees the change)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        value[:] = [clean_data(v) for v in value]
+    elif isinstance(value, tuple):
+        return tuple(clean_data(v) for v in value)
+    elif isinstance(value, dict):
+        items = [(clean_data(k), clean_data(v)) for k, v in value.items()]
+        value.clear()
+        value.update(items)
+    return value
+
+
+class _Cleaned:
+    """Text fields (``TEXT``) pass through :func:`clean_data` on every assignment, __init__'s included."""
+
+    TEXT: ClassVar[frozenset[str]] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, clean_data(value) if name in self.TEXT else value)
 
 
 @dataclass
-class CheckResult:
+class CheckResult(_Cleaned):
     name: str
     passed: bool
     score: float
     max_score: float
     message: str = ""
     hidden: bool = True
+    TEXT: ClassVar[frozenset[str]] = frozenset({"name", "message"})
 
 
 @dataclass
-class StageResult:
+class StageResult(_Cleaned):
     id: str
     title: str
     score: float
@@ -27,10 +60,11 @@ class StageResult:
     duration_s: float = 0.0
     tier: str = "structural"
     details: dict = field(default_factory=dict)
+    TEXT: ClassVar[frozenset[str]] = frozenset({"id", "title", "hint", "error", "tier", "details"})
 
 
 @dataclass
-class GradeResult:
+class GradeResult(_Cleaned):
     submission: str
     stages: list[StageResult] = field(default_factory=list)
     model: str = ""
@@ -39,6 +73,8 @@ class GradeResult:
     course: str = ""  # the course's title, for exports (reports read the result, never the manifest)
     course_stages: list[str] = field(default_factory=list)  # every stage and notebook id, in course order
     warnings: list[str] = field(default_factory=list)  # e.g. files of the submission that were refused
+    TEXT: ClassVar[frozenset[str]] = frozenset({"submission", "model", "sandbox", "course", "course_stages",
+                                                "warnings"})
 
     @property
     def score(self) -> float:

@@ -7,34 +7,56 @@ few tagged forms:
 - ``{"__tuple__": [...]}``, ``{"__map__": [[k, v], ...], "type": "..."}`` (dicts keep order and
   non-string keys; ``type`` names a dict subclass such as BatchEncoding or a ModelOutput),
   ``{"__record__": {...}, "type": "..."}`` (a named tuple such as TrainOutput);
-- ``{"__array__": <base64 .npy>, "torch": bool, "dtype": "..."}``: numpy arrays and tensors,
-  read back with ``allow_pickle=False``; ``{"__np__": dtype, "v": x}`` for numpy scalars;
+- ``{"__array__": <base64 .npy>, "torch": bool, "dtype": "..."}``: arrays and tensors of the
+  ``ARRAY_DTYPES`` only (fp16/bf16 tensors widened to fp32), whose header is checked against the
+  bytes received before anything is allocated; ``{"__np__": dtype, "v": x}``: numpy scalars of
+  the same dtypes (numpy strings cross as ``str``);
 - ``{"__handle__": id, "type": ..., "mro": [...]}``: an object that stays in the runner (a
   model, a Trainer, a dataset); the judge can pass it back, call its methods or probe it;
 - ``{"__build__": kind, ...}``: a recipe from the judge that the runner turns into an object
   (a tokenizer from a path, a tiny model, a dataset from columns).
 
-Nothing is ever unpickled, and a message over ``MAX_MESSAGE`` bytes is refused.
+Nothing is ever unpickled. A message over ``MAX_MESSAGE`` bytes, not ASCII (``send`` writes ASCII)
+or with more than ``MAX_ITEMS`` values or ``MAX_CONTAINERS`` lists and objects is refused before it
+is parsed: JSON of tiny containers costs ~20 times its size in Python objects. Honest messages are
+far below every limit (graders ask for a handful of rows; a dataset probe shows 64).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import json
+import math
 import os
+import select
 import struct
+import time
 from typing import Any
 
 import numpy as np
 
-MAX_MESSAGE = 64 << 20  # bytes in one framed message
+MAX_MESSAGE = 16 << 20  # bytes in one message: the solutions' largest is 46 KB (a Trainer probe), padded to 512 ~2 MiB
+MAX_ITEMS = 1 << 20  # "," and ":" in one message: an upper bound on its values
+MAX_CONTAINERS = 1 << 17  # "[" and "{" in one message: lists and objects
 MAX_DEPTH = 24
+SHOWN = 80  # characters of a received string that an error message may quote
 PLAIN = (bool, int, float, str, type(None))
+# What an array or a numpy scalar may be: no object, void/structured, string, datetime or complex
+# dtype is ever built from a message, so nothing received can make numpy run code or allocate by fiat.
+ARRAY_DTYPES = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                          "float16", "float32", "float64"])
 
 
 class WireError(RuntimeError):
     """A message could not be framed, parsed or decoded (it is never trusted further)."""
+
+
+def _short(value: Any) -> str:
+    """A received value as an error message may quote it: cut before repr, so a 16 MiB key costs nothing."""
+    text = value if isinstance(value, str) else type(value).__name__
+    return repr(text[:SHOWN]) + ("..." if len(text) > SHOWN else "")
 
 
 # ----------------------------------------------------------------------------- framing
@@ -49,33 +71,42 @@ def send(fd: int, message: dict) -> None:
         view = view[n:]
 
 
-def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
-    chunks, got = [], 0
+def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytearray:
+    """``n`` bytes into one buffer (no list of chunks joined into a second copy)."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
     while got < n:
         if deadline is not None:
-            import select
-            import time
-
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise TimeoutError("the other side stopped in the middle of a message")
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
+        k = os.readv(fd, [view[got:got + (1 << 20)]])
+        if not k:
             raise EOFError("the other side closed the pipe")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+        got += k
+    view.release()
+    return buf
 
 
 def receive(fd: int, deadline: float | None = None) -> dict:
-    """One framed message; with a ``deadline`` (time.monotonic()) a stalled sender cannot block us."""
+    """One framed message; with a ``deadline`` (time.monotonic()) a stalled sender cannot block us.
+    Size, alphabet and counts are checked on the raw bytes, before ``json`` builds one object."""
     (size,) = struct.unpack(">I", _read_exact(fd, 4, deadline))
     if size > MAX_MESSAGE:
         raise WireError(f"a message of {size >> 20} MiB is over the {MAX_MESSAGE >> 20} MiB cap")
+    data = _read_exact(fd, size, deadline)
+    items, containers = data.count(b",") + data.count(b":"), data.count(b"[") + data.count(b"{")
+    if items > MAX_ITEMS or containers > MAX_CONTAINERS:
+        raise WireError(f"a message with {items} values and {containers} lists or objects is over the limits "
+                        f"({MAX_ITEMS} and {MAX_CONTAINERS})")
     try:
-        message = json.loads(_read_exact(fd, size, deadline))
-    except ValueError as exc:
-        raise WireError(f"a message is not JSON: {exc}") from None
+        text = data.decode("ascii")
+        del data
+        message = json.loads(text)
+    except UnicodeDecodeError:
+        raise WireError("a message is not ASCII JSON") from None
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"a message is not JSON: {str(exc)[:200]}") from None
     if not isinstance(message, dict):
         raise WireError("a message is not a JSON object")
     return message
@@ -93,27 +124,70 @@ def array_to_wire(value: Any) -> dict:
         if value.dtype in (torch.bfloat16, torch.float16):
             value = value.float()
         value = value.numpy()
-    if value.dtype == object:
-        raise WireError("an array of Python objects cannot cross the boundary")
+    if value.dtype.name not in ARRAY_DTYPES:
+        raise WireError(f"an array of {value.dtype} cannot cross the boundary (only bool, integers and floats)")
     buf = io.BytesIO()
     np.save(buf, np.asarray(value, order="C"), allow_pickle=False)
     return {"__array__": base64.b64encode(buf.getvalue()).decode(), "torch": is_torch, "dtype": dtype}
 
 
-def array_from_wire(obj: dict) -> Any:
+def _npy(raw: bytes) -> np.ndarray:
+    """A writable array from .npy bytes. ``np.load`` allocates the shape its header claims before it
+    reads: 80 bytes could ask for gigabytes. Here the dtype is allow-listed and shape x itemsize must
+    be the bytes that came, so the one allocation (the copy) is never larger than what was received."""
+    fp = io.BytesIO(raw)
     try:
-        arr = np.load(io.BytesIO(base64.b64decode(obj["__array__"])), allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - any malformed payload is a wire error
-        raise WireError(f"an array payload could not be read: {exc}") from None
+        version = np.lib.format.read_magic(fp)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"version {version}")
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(fp, max_header_size=4096)
+    except Exception as exc:  # noqa: BLE001 - any malformed header is a wire error
+        raise WireError(f"an array payload has no valid .npy header ({str(exc)[:SHOWN]})") from None
+    if dtype.name not in ARRAY_DTYPES or dtype.fields is not None or dtype.subdtype is not None:
+        raise WireError(f"an array of dtype {_short(str(dtype))} is refused (only bool, integers and floats)")
+    if len(shape) > 32 or any(type(d) is not int or d < 0 for d in shape):
+        raise WireError(f"an array's shape is not a shape ({_short(str(shape))})")
+    count, offset = math.prod(shape), fp.tell()
+    if count * dtype.itemsize != len(raw) - offset:
+        raise WireError(f"an array claims {count} values of {dtype.itemsize} bytes but {len(raw) - offset} bytes "
+                        "came")
+    flat = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran else "C").astype(dtype.newbyteorder("="), copy=True)
+
+
+def array_from_wire(obj: dict) -> Any:
+    payload = obj["__array__"]
+    if not isinstance(payload, str):
+        raise WireError("an array payload is not base64 text")
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise WireError("an array payload is not base64") from None
+    arr = _npy(raw)
+    del raw
     if obj.get("torch"):
         import torch
 
-        tensor = torch.from_numpy(arr.copy())
-        want = str(obj.get("dtype", ""))
+        tensor = torch.from_numpy(arr)
+        want = str(obj.get("dtype", ""))[:SHOWN]
         if want in ("torch.bfloat16", "torch.float16"):
             tensor = tensor.to(getattr(torch, want.split(".")[1]))
         return tensor
     return arr
+
+
+def scalar_from_wire(obj: dict) -> Any:
+    """An allow-listed numpy scalar from a JSON number (``np.dtype("V8").type(10**8)`` is 100 MB)."""
+    name, v = obj["__np__"], obj.get("v")
+    if not isinstance(name, str) or name not in ARRAY_DTYPES:
+        raise WireError(f"a numpy scalar of dtype {_short(name)} is refused (only bool, integers and floats)")
+    if type(v) not in (bool, int, float):
+        raise WireError(f"a numpy scalar's value is a {type(v).__name__}, not a number")
+    try:
+        return np.dtype(name).type(v)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise WireError(f"bad numpy scalar: {str(exc)[:SHOWN]}") from None
 
 
 def qualname(cls: type) -> str:
@@ -144,13 +218,20 @@ class Codec:
         if kind in PLAIN:
             return value
         if isinstance(value, np.generic):
-            if value.dtype == object:
-                return self._object(value)
-            return {"__np__": str(value.dtype), "v": value.item()}
+            if isinstance(value, np.str_):
+                return str(value)
+            if value.dtype.name in ARRAY_DTYPES:
+                return {"__np__": value.dtype.name, "v": value.item()}
+            return self._object(value)
+        if isinstance(value, np.ndarray) and value.dtype.kind == "U":  # never a string array on the other side
+            return self.encode(value.tolist(), depth + 1)
         if isinstance(value, np.ndarray) or _is_tensor(value):
-            if isinstance(value, np.ndarray) and value.dtype == object:
-                return self._object(value)
-            return array_to_wire(value)
+            try:
+                return array_to_wire(value)
+            except WireError:
+                if self.on_object is None:
+                    raise
+                return self._object(value)  # a complex or object array stays in the runner
         if kind is list:
             return [self.encode(v, depth + 1) for v in value]
         if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -181,25 +262,41 @@ class Codec:
         if not isinstance(obj, dict):
             raise WireError(f"unexpected {type(obj).__name__} on the wire")
         if "__tuple__" in obj:
-            return tuple(self.decode(v, depth + 1) for v in obj["__tuple__"])
+            return tuple(self.decode(v, depth + 1) for v in _list(obj["__tuple__"]))
         if "__map__" in obj:
-            pairs = [(k, self.decode(v, depth + 1)) for k, v in obj["__map__"]]
-            kind = str(obj.get("type", "builtins.dict"))
+            pairs = [(_key(p), self.decode(p[1], depth + 1)) for p in _list(obj["__map__"])]
+            kind = _type_name(obj, "builtins.dict")
             return dict(pairs) if kind == "builtins.dict" else Record(pairs, remote_type=kind)
         if "__record__" in obj:
+            if not isinstance(obj["__record__"], dict):
+                raise WireError("a record is not an object")
             fields = {k: self.decode(v, depth + 1) for k, v in obj["__record__"].items()}
-            return Record(fields, remote_type=str(obj.get("type", "")), ordered=True)
+            return Record(fields, remote_type=_type_name(obj, ""), ordered=True)
         if "__array__" in obj:
             return array_from_wire(obj)
         if "__np__" in obj:
-            try:
-                return np.dtype(obj["__np__"]).type(obj["v"])
-            except TypeError as exc:
-                raise WireError(f"bad numpy scalar: {exc}") from None
+            return scalar_from_wire(obj)
         for tag in ("__handle__", "__build__"):
             if tag in obj and self.on_tag is not None:
                 return self.on_tag(tag, obj)
-        raise WireError(f"unknown value on the wire: keys {sorted(obj)[:5]}")
+        raise WireError(f"unknown value on the wire: keys {', '.join(_short(k) for k in list(obj)[:5])}")
+
+
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise WireError(f"a tagged value holds a {type(value).__name__}, not a list")
+    return value
+
+
+def _key(pair: Any) -> Any:  # a mapping's [key, value]: the key plain, so hashable
+    if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) in PLAIN):
+        raise WireError("a mapping's item is not a [key, value] pair with a plain key")
+    return pair[0]
+
+
+def _type_name(obj: dict, default: str) -> str:  # the class a mapping or record says it was, cut short
+    name = obj.get("type", default)
+    return name[:200] if isinstance(name, str) else default
 
 
 def _is_tensor(value: Any) -> bool:
