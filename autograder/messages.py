@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 
 LIMITS = {"memory": "the memory limit", "processes": "the limit on processes",
-          "open files": "the limit on open files", "file size": "the file-size limit"}
+          "open files": "the limit on open files", "file size": "the file-size limit",
+          "disk": "the disk limit (space and number of files in /scratch, /tmp and /dev/shm together)"}
 TIMEOUT = "an endless loop, or code far slower than it needs to be?"
 MESSAGE_LIMIT = 600  # characters of a message from the submission's process (the runner sends 400)
 

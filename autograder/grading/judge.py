@@ -29,10 +29,11 @@ class RemoteError(Exception):
     """An exception the submission raised, as data: type name, its classes, message, frames."""
 
     def __init__(self, info: dict):
-        self.type = str(info.get("type", "Exception"))
-        self.mro = [str(m) for m in info.get("mro", [])]
-        self.message = str(info.get("message", ""))
-        self.frames = [f for f in info.get("frames", []) if isinstance(f, list) and len(f) == 3]
+        self.type = str(info.get("type", "Exception"))[:200]  # a forged reply may carry anything: cut it here
+        self.mro = [str(m)[:300] for m in info.get("mro", [])[:64]]
+        self.message = str(info.get("message", ""))[:4000]
+        self.frames = [[p[:200] if isinstance(p, str) else p for p in f] for f in info.get("frames", [])[:8]
+                       if isinstance(f, list) and len(f) == 3]
         self.limit = info.get("limit")
         super().__init__(f"{self.type}: {self.message}")
 
