@@ -94,11 +94,11 @@ def detect() -> SandboxStatus:
 def _probe_two_step(bwrap: str, true: str) -> bool:
     if bwrap_args.setpriv_path() is None:
         return False
-    cmd = bwrap_args.two_step(bwrap, bwrap_args.view([(flag, Path(d), d) for d in SYSTEM_DIRS if Path(d).exists()
-                                                      for flag in ["--ro-bind"]], scratch=Path("/"),
-                                                     disk_tmpfs=False, tmp_size=1 << 20),
-                              {}, [true], uid=JAIL_UIDS[0], seccomp_fd=None, scratch=None, tmp_size=1 << 20)
-    cmd = [c for c in cmd if c not in ("--chdir", INSIDE_SCRATCH)]
+    binds = [("--ro-bind", Path(d), d) for d in SYSTEM_DIRS if Path(d).exists()]
+    mounts = bwrap_args.view(binds, scratch=Path("/"), disk_tmpfs=False, tmp_size=1 << 20)
+    cmd = bwrap_args.two_step(bwrap, mounts, {}, [true], uid=JAIL_UIDS[0], seccomp_fd=None, scratch=None,
+                              tmp_size=1 << 20)
+    cmd = [c for c in cmd if c not in ("--chdir", INSIDE_SCRATCH)]  # the probe mounts no scratch
     return _run(cmd).returncode == 0
 
 
