@@ -3,7 +3,9 @@ learner-facing messages, and tiny models.
 
 The graders never import a submission: ``sub`` is a :class:`autograder.grading.judge.RemoteModule`,
 and what comes back is plain data or a :class:`~autograder.grading.judge.Handle`. A message says what
-was called, what came back and what was expected (exercism's style).
+was called, what came back and what was expected (exercism's style), with values from the
+submission cut before they are shown (:func:`short_repr`). Inputs that a constant or a lookup table
+could answer are drawn with :func:`hidden_rng` (see :mod:`autograder.grading.hidden_inputs`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import Any
 
+from autograder.grading.hidden_inputs import hidden_rng as hidden_rng  # re-exported for the graders
 from autograder.grading.judge import Handle, Recipe, RemoteError, RemoteModule, RunnerFailure
+from autograder.grading.scratch_files import SavedModel, read_saved_model
 from autograder.messages import GraderFailure, not_written, remote_failure
 
 
@@ -68,12 +72,47 @@ def method(handle: Handle, name: str | None, **options) -> RemoteFunction:
     return RemoteFunction(handle, name, options or None)
 
 
-def describe(value: Any) -> str:
-    """A short, readable description of a value for messages."""
+SHOWN = 120  # characters of a value from the submission shown in a message
+_ITEMS = 8  # items of a list or dict shown before "..."
+
+
+def short_repr(value: Any, limit: int = SHOWN, depth: int = 0) -> str:
+    """A repr of a value from the submission that never costs more than ``limit`` characters' work.
+
+    Why: a reply may hold a 50 MB string, a list of a million items or an int of a million digits;
+    repr() of the whole would take seconds and memory before being cut. Strings and bytes are cut
+    before repr, containers show their first items, big ints their size, arrays their shape.
+    """
     if isinstance(value, Handle):
-        return f"a {value.type}"
-    text = repr(value) if not hasattr(value, "shape") else f"{type(value).__name__} of shape {tuple(value.shape)}"
-    return text if len(text) <= 120 else text[:117] + "..."
+        text = f"a {value.type[:80]}"
+    elif isinstance(value, (str, bytes, bytearray)):
+        text = repr(value[:limit]) + ("..." if len(value) > limit else "")
+    elif isinstance(value, bool) or value is None or isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, int):
+        text = repr(value) if value.bit_length() <= 200 else f"an int of {value.bit_length()} bits"
+    elif hasattr(value, "shape") and hasattr(value, "dtype"):
+        text = f"{type(value).__name__} of shape {tuple(value.shape)}"
+        if tuple(value.shape) == () and str(value.dtype).removeprefix("torch.").startswith(("float", "int", "uint")):
+            text = f"{type(value).__name__}({value.item()!r})"  # a numpy or torch scalar: its number
+    elif depth >= 3:
+        text = "..."
+    elif isinstance(value, dict):
+        items = [f"{short_repr(k, limit, depth + 1)}: {short_repr(v, limit, depth + 1)}"
+                 for k, v in list(dict.items(value))[:_ITEMS]]
+        text = "{" + ", ".join(items) + (", ..." if len(value) > _ITEMS else "") + "}"
+    elif isinstance(value, (list, tuple)):
+        items = [short_repr(v, limit, depth + 1) for v in value[:_ITEMS]]
+        ends = "()" if isinstance(value, tuple) else "[]"
+        text = ends[0] + ", ".join(items) + (", ..." if len(value) > _ITEMS else "") + ends[1]
+    else:
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def describe(value: Any) -> str:
+    """A short, readable description of a value for messages (see :func:`short_repr`)."""
+    return short_repr(value)
 
 
 def _learner_error(exc: RemoteError | RunnerFailure, desc: str) -> GraderFailure:
@@ -134,7 +173,7 @@ def is_a(value: Any, types) -> bool:
 def expect_type(value: Any, types, what: str) -> None:
     if not is_a(value, types):
         names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
-        shown = value.type if isinstance(value, Handle) else type(value).__name__
+        shown = (value.type if isinstance(value, Handle) else type(value).__name__)[:80]
         raise GraderFailure(f"{what} should be a {names}, but it returned {shown}: {describe(value)}")
 
 
@@ -197,43 +236,24 @@ class tiny:  # noqa: N801 - a namespace of cached constructors
 MAX_ARTIFACT = 2 << 30  # bytes of weights the judge reads back from a probe
 
 
-def probed_model(handle: Handle) -> tuple[dict, Any]:
-    """(probe info, folder) of a model the runner saved with ``save_pretrained`` into its scratch.
+def probed_model(handle: Handle) -> tuple[dict, SavedModel]:
+    """(probe info, saved model) of a model the runner saved with ``save_pretrained`` into its scratch.
 
-    The folder is checked to lie inside the job's scratch, and to hold only regular files (no
-    symlinks) within the size cap; load it with ``from_pretrained(folder, use_safetensors=True)``
-    or read the weights with :func:`probed_weights`.
+    The judge reads the folder itself, never by a path the runner could swap: every component is
+    opened with ``O_NOFOLLOW`` under the job's scratch, the files are checked on their descriptors
+    and parsed from their bytes; rebuild a model with :func:`autograder.grading.scratch_files.rebuild`.
     """
-    import os
-    import stat
-
     try:
         info = handle.probe("model")
     except (RemoteError, RunnerFailure) as exc:
         raise GraderFailure(f"the model could not be saved for checking: {exc}") from None
-    if not info.get("dir"):
-        raise GraderFailure(f"the returned {info.get('class', 'object')} is not a Hugging Face model "
-                            "(no save_pretrained)")
-    folder = handle.runner.scratch_path(info["dir"])
-    total = 0
-    for entry in os.scandir(folder):
-        st = os.lstat(entry.path)
-        if not stat.S_ISREG(st.st_mode):
-            raise GraderFailure(f"the saved model holds {entry.name}, which is not a plain file")
-        total += st.st_size
-    if total > MAX_ARTIFACT:
-        raise GraderFailure(f"the saved model is {total >> 20} MiB, over the {MAX_ARTIFACT >> 20} MiB the grader reads")
-    return info, folder
+    if not isinstance(info, dict) or not info.get("dir"):
+        kind = info.get("class") if isinstance(info, dict) and isinstance(info.get("class"), str) else "object"
+        raise GraderFailure(f"the returned {kind[:60]} is not a Hugging Face model (no save_pretrained)")
+    return info, read_saved_model(handle.runner.job.scratch, info["dir"], MAX_ARTIFACT)
 
 
 def probed_weights(handle: Handle) -> tuple[dict, dict]:
-    """(probe info, state dict) of a model in the runner, read from safetensors by the judge."""
-    from safetensors.torch import load_file
-
-    info, folder = probed_model(handle)
-    state: dict = {}
-    for path in sorted(folder.glob("*.safetensors")):
-        state.update(load_file(str(path)))
-    if not state:
-        raise GraderFailure("the model was saved without weights (no .safetensors file)")
-    return info, state
+    """(probe info, state dict) of a model in the runner, read from safetensors bytes by the judge."""
+    info, saved = probed_model(handle)
+    return info, saved.state

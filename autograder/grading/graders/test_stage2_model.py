@@ -10,12 +10,21 @@ from functools import cache
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PreTrainedModel
+from transformers import AutoModel, AutoModelForSequenceClassification, PreTrainedModel
 
-from autograder.grading.gradelib import GraderFailure, call, describe, expect, expect_type, probed_model, tiny
+from autograder.grading.gradelib import (
+    call,
+    describe,
+    expect,
+    expect_type,
+    hidden_rng,
+    probed_model,
+    tiny,
+)
+from autograder.grading.hidden_inputs import label_names, sentences
+from autograder.grading.scratch_files import rebuild, saved_config
 
 MODULE = "stage2_model"
-EMOTIONS = ["sadness", "joy", "love"]
 
 
 @pytest.fixture(scope="module")
@@ -24,35 +33,29 @@ def sub(stage_module):
 
 
 class Saved:
-    """A model the submission returned, as the judge sees it: saved files, weights and config."""
+    """A model the submission returned, as the judge sees it: weights and config read from what the
+    runner saved (never by a path it could swap), the model rebuilt here from them."""
 
     def __init__(self, handle):
-        from safetensors.torch import load_file
-
         self.handle = handle
-        self.info, self.folder = probed_model(handle)
-        self.state: dict = {}
-        for path in sorted(self.folder.glob("*.safetensors")):
-            self.state.update(load_file(str(path)))
-        if not self.state:
-            raise GraderFailure("the model was saved without weights (no .safetensors file)")
-        try:
-            self.config = AutoConfig.from_pretrained(str(self.folder))
-        except Exception as exc:  # noqa: BLE001 - whatever the saved config holds becomes a message
-            raise GraderFailure(f"the returned model's saved config could not be read: {type(exc).__name__}: "
-                                f"{str(exc)[:200]}") from None
+        self.info, self.saved = probed_model(handle)
+        self.state = self.saved.state
+        self.config = saved_config(self.saved)
 
     @property
     def class_name(self) -> str:
         return self.handle.type
 
     def load(self) -> PreTrainedModel:
-        """The saved model, loaded in the judge (with a sequence-classification head)."""
-        try:
-            return AutoModelForSequenceClassification.from_pretrained(str(self.folder), use_safetensors=True).eval()
-        except Exception as exc:  # noqa: BLE001
-            raise GraderFailure(f"the returned {self.class_name} could not be reloaded as a sequence classifier: "
-                                f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        """The saved model, rebuilt in the judge (with a sequence-classification head)."""
+        return rebuild(self.saved, AutoModelForSequenceClassification,
+                       f"the returned {self.class_name} (as a sequence classifier)")
+
+
+def _labels(check: str, lo: int = 3, hi: int = 6) -> list[str]:
+    """Class names drawn for ``check`` (hidden seed): a table of known answers cannot pass."""
+    rng = hidden_rng(check)
+    return label_names(rng, rng.randint(lo, hi))
 
 
 def _load(sub, kind: str, labels: list[str], seed: int = 0) -> Saved:
@@ -93,42 +96,49 @@ def _encoder_matches_checkpoint(saved: Saved, kind: str) -> str:
 
 
 def test_label_maps_are_inverse(sub):
-    out = call(sub, "label_maps", EMOTIONS, call_desc=f"label_maps({EMOTIONS})")
+    labels = _labels("test_label_maps_are_inverse")
+    out = call(sub, "label_maps", list(labels), call_desc=f"label_maps({labels})")
     expect(isinstance(out, tuple) and len(out) == 2,
            f"label_maps should return (id2label, label2id), got {describe(out)}")
     id2label, label2id = out
-    expect(id2label == {0: "sadness", 1: "joy", 2: "love"},
-           f"id2label should be {{0: 'sadness', 1: 'joy', 2: 'love'}}, got {describe(id2label)}")
-    expect(label2id == {"sadness": 0, "joy": 1, "love": 2},
-           f"label2id should be {{'sadness': 0, 'joy': 1, 'love': 2}}, got {describe(label2id)}")
+    want_id2label, want_label2id = dict(enumerate(labels)), {name: i for i, name in enumerate(labels)}
+    expect(id2label == want_id2label, f"id2label should be {want_id2label}, got {describe(id2label)}")
+    expect(label2id == want_label2id, f"label2id should be {want_label2id}, got {describe(label2id)}")
 
 
 def test_head_has_the_label_maps(sub):
-    cfg = _load(sub, "distilbert-base", EMOTIONS).config
-    expect(cfg.num_labels == 3, f"the model has num_labels={cfg.num_labels}, expected 3 for {EMOTIONS}")
-    expect(cfg.id2label == {0: "sadness", 1: "joy", 2: "love"},
+    labels = _labels("test_head_has_the_label_maps")
+    cfg = _load(sub, "distilbert-base", labels).config
+    expect(cfg.num_labels == len(labels),
+           f"the model has num_labels={describe(cfg.num_labels)}, expected {len(labels)} for {labels}")
+    expect(cfg.id2label == dict(enumerate(labels)),
            f"model.config.id2label is {describe(cfg.id2label)}: pass id2label to from_pretrained")
-    expect(cfg.label2id == {"sadness": 0, "joy": 1, "love": 2},
+    expect(cfg.label2id == {name: i for i, name in enumerate(labels)},
            f"model.config.label2id is {describe(cfg.label2id)}: pass label2id to from_pretrained")
 
 
 def test_encoder_weights_come_from_the_checkpoint(sub):
-    saved = _load(sub, "distilbert-base", EMOTIONS)
+    saved = _load(sub, "distilbert-base", _labels("test_encoder_weights_come_from_the_checkpoint"))
     bad = _encoder_matches_checkpoint(saved, "distilbert-base")
     expect(not bad, f"the encoder weight {bad} differs from the checkpoint: the pretrained weights were not "
                     "loaded (use from_pretrained, not from_config, and do not re-initialise the encoder)")
 
 
 def test_head_is_new_and_sized_for_the_labels(sub):
-    saved = _load(sub, "distilbert-base", EMOTIONS, seed=0)
+    rng = hidden_rng("test_head_is_new_and_sized_for_the_labels")
+    labels, texts = label_names(rng, rng.randint(3, 6)), sentences(rng, rng.randint(2, 4), 2, 9)
+    seed = rng.randrange(1000)
+    saved = _load(sub, "distilbert-base", labels, seed=seed)
     expect(saved.class_name.endswith("ForSequenceClassification"),
            f"load_classifier returned a {saved.class_name}; expected a *ForSequenceClassification model")
     model = saved.load()
-    batch = tiny.tokenizer()(["a quiet evening", "the bus never came"], padding=True, return_tensors="pt")
+    batch = tiny.tokenizer()(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = model(**batch).logits
-    expect(tuple(logits.shape) == (2, 3), f"two texts gave logits of shape {tuple(logits.shape)}, expected (2, 3)")
-    other = _load(sub, "distilbert-base", EMOTIONS, seed=1)
+    want = (len(texts), len(labels))
+    expect(tuple(logits.shape) == want,
+           f"{len(texts)} texts gave logits of shape {tuple(logits.shape)}, expected {want}")
+    other = _load(sub, "distilbert-base", labels, seed=seed + 1 + rng.randrange(1000))
     _, heads = _split(saved, "distilbert-base")
     _, other_heads = _split(other, "distilbert-base")
     expect(any(n not in other_heads or other_heads[n].shape != p.shape or not torch.equal(p, other_heads[n])
@@ -137,10 +147,12 @@ def test_head_is_new_and_sized_for_the_labels(sub):
 
 
 def test_works_for_bert_and_distilbert(sub):
+    labels = _labels("test_works_for_bert_and_distilbert", 2, 4)
     for kind in ("bert-base", "distilbert-base"):
-        saved = _load(sub, kind, ["negative", "positive"])
+        saved = _load(sub, kind, labels)
         model_type = saved.config.model_type
         expect(model_type == kind.split("-")[0], f"a {kind.split('-')[0]} checkpoint gave a {model_type} model")
         bad = _encoder_matches_checkpoint(saved, kind)
         expect(not bad, f"with a {kind.split('-')[0]} checkpoint the encoder weight {bad} differs from the checkpoint")
-        expect(saved.config.num_labels == 2, f"with 2 labels the {kind} model has num_labels={saved.config.num_labels}")
+        expect(saved.config.num_labels == len(labels),
+               f"with {len(labels)} labels the {kind} model has num_labels={saved.config.num_labels}")

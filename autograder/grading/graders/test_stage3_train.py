@@ -16,9 +16,21 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
-from autograder.grading.gradelib import R, attempt, call, describe, expect, expect_type, method, probed_model, tiny
+from autograder.grading.gradelib import (
+    R,
+    attempt,
+    call,
+    describe,
+    expect,
+    expect_type,
+    hidden_rng,
+    method,
+    probed_model,
+    tiny,
+)
 from autograder.grading.judge import RemoteError, RunnerFailure
 from autograder.grading.plugin import GraderFailure
+from autograder.grading.scratch_files import rebuild
 from autograder.sandbox.wire import qualname
 
 MODULE = "stage3_train"
@@ -42,8 +54,18 @@ def _rows(n: int, offset: int) -> dict:
     return {"text": texts, "label": labels}
 
 
-# Train 24 / validation 8 / test 12 rows: sizes differ so each split is recognisable.
-SPLITS = {s: _rows(n, o) for s, n, o in (("train", 24, 0), ("validation", 8, 1), ("test", 12, 2))}
+def _splits() -> dict:
+    """Train 24 rows; validation and test of drawn sizes (hidden seed), all three different so each
+    split is recognisable, and drawn word offsets: no table of known rows can pick a split."""
+    rng = hidden_rng(MODULE)
+    validation = rng.randint(6, 10)
+    test = rng.choice([n for n in range(11, 16) if n != validation])
+    offsets = rng.sample(range(6), 3)
+    return {s: _rows(n, o) for s, n, o in (("train", 24, offsets[0]), ("validation", validation, offsets[1]),
+                                          ("test", test, offsets[2]))}
+
+
+SPLITS = _splits()
 
 
 @pytest.fixture(scope="module")
@@ -126,29 +148,34 @@ def _training_loss(trainer, when: str) -> float:
         model = trainer.attr("model")
     except (RemoteError, RunnerFailure) as exc:
         raise GraderFailure(f"the Trainer's model could not be read {when}: {exc}") from None
-    _, folder = probed_model(model)
+    _, saved = probed_model(model)
+    loaded = rebuild(saved, AutoModelForSequenceClassification, f"the Trainer's model {when}")
     try:
-        loaded = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True).eval()
         with torch.no_grad():
             return float(loaded(**_train_batch()).loss)
     except Exception as exc:  # noqa: BLE001 - whatever was saved becomes a message
-        raise GraderFailure(f"the Trainer's model {when} could not be reloaded and run: {type(exc).__name__}: "
-                            f"{str(exc)[:200]}") from None
+        raise GraderFailure(f"the Trainer's model {when} could not be run: {type(exc).__name__}: "
+                            f"{describe(str(exc))}") from None
 
 
 def test_training_arguments(sub):
-    _, a = _args(sub)
+    rng = hidden_rng("test_training_arguments")  # drawn: hard-coded values cannot pass
+    params = {"seed": rng.randint(1, 9999), "learning_rate": rng.choice([1e-5, 2e-5, 3e-5, 5e-5, 1e-4, 3e-4]),
+              "epochs": rng.randint(1, 5), "batch_size": rng.choice([4, 8, 16, 32]),
+              "weight_decay": rng.choice([0.01, 0.02, 0.05, 0.1])}
+    _, a = _args(sub, **params)
     wanted = {
-        "eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True, "seed": 7,
-        "learning_rate": 3e-4, "weight_decay": 0.05, "num_train_epochs": 2, "per_device_train_batch_size": 8,
+        "eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True, "seed": params["seed"],
+        "learning_rate": params["learning_rate"], "weight_decay": params["weight_decay"],
+        "num_train_epochs": params["epochs"], "per_device_train_batch_size": params["batch_size"],
     }
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
     for name, value in wanted.items():
         got = a.get(name)
-        expect(got == value, f"make_training_args(..., seed=7, learning_rate=3e-4, epochs=2, batch_size=8, "
-                             f"weight_decay=0.05) set {name}={got!r}, expected {value!r}")
+        expect(got == value, f"make_training_args(..., {shown}) set {name}={describe(got)}, expected {value!r}")
     report_to = a.get("report_to")
     expect(report_to in ([], None, "none", ["none"]),
-           f"report_to is {report_to!r}: grading machines have no tracking service; use report_to='none'")
+           f"report_to is {describe(report_to)}: grading machines have no tracking service; use report_to='none'")
     expect(a.get("metric_for_best_model") is not None,
            "choose the best model on a validation metric (metric_for_best_model)")
 
@@ -157,7 +184,8 @@ def test_trainer_uses_dynamic_padding(sub, tiny_tokenizer):
     info = _probe(_trainer(sub, _args(sub)[0]), "trainer", "Trainer")
     collator = info.get("collator") or {}
     expect(qualname(DataCollatorWithPadding) in collator.get("mro", []),
-           f"the Trainer's data_collator is {collator.get('class', 'None')}; use DataCollatorWithPadding(tokenizer)")
+           f"the Trainer's data_collator is {describe(collator.get('class', 'None'))}; use "
+           "DataCollatorWithPadding(tokenizer)")
     expect(collator.get("padding") in (True, "longest") and collator.get("max_length") is None,
            "DataCollatorWithPadding should pad each batch to its longest example (padding=True, no max_length)")
     proc = info.get("processing_class")
@@ -172,7 +200,8 @@ def test_trainer_evaluates_on_validation(sub, tokenized):
     expect(not _same_rows(ev, tokenized["test"]),
            "the Trainer evaluates on the TEST split: use tokenized['validation']; the test split is for the end only")
     expect(_same_rows(ev, tokenized["validation"]),
-           f"the eval_dataset has {ev.get('num_rows')} rows but is not tokenized['validation'] (8 rows)")
+           f"the eval_dataset has {describe(ev.get('num_rows'))} rows but is not tokenized['validation'] "
+           f"({len(tokenized['validation'])} rows)")
     expect(_same_rows(tr, tokenized["train"]), "the Trainer should train on tokenized['train']")
 
 

@@ -26,20 +26,40 @@ from autograder.grading.gradelib import (
     expect_raises,
     expect_type,
     function,
+    hidden_rng,
     tiny,
 )
+from autograder.grading.hidden_inputs import sentences, words
 from autograder.grading.judge import RemoteError, RunnerFailure
 from autograder.messages import remote_failure
 
 MODULE = "stage4_evaluate"
-# 8 examples, 3 classes. argmax is right 5 times; argmin would be right once.
-LOGITS = np.array([[2.0, 0.1, 0.3], [0.2, 1.5, 0.1], [0.1, 0.2, 3.0], [1.0, 0.9, 0.1],
-                   [0.3, 2.2, 0.2], [0.5, 0.1, 0.4], [0.1, 0.2, 0.3], [1.2, 0.4, 1.1]], dtype=np.float32)
-LABELS = np.array([0, 1, 2, 1, 1, 0, 0, 2])
+
+
+def _hand_made_logits() -> tuple[np.ndarray, np.ndarray]:
+    """8 to 14 examples of 3 to 5 classes, drawn with the hidden seed (a table of answers for known
+    logits cannot pass): every class among the labels, no tied logits, argmax right more often than
+    argmin, and the macro-F1 different from the accuracy (so each mistake shows)."""
+    rng = hidden_rng("hand-made logits")
+    gen = np.random.default_rng(rng.getrandbits(64))
+    while True:
+        n, k = rng.randint(8, 14), rng.randint(3, 5)
+        logits = np.round(gen.normal(0.0, 1.5, size=(n, k)), 2).astype(np.float32)
+        best = logits.argmax(-1)
+        labels = np.array([b if rng.random() < 0.65 else rng.randrange(k) for b in best])
+        preds = logits.argmax(-1)
+        acc, f1 = accuracy_score(labels, preds), f1_score(labels, preds, average="macro")
+        if (all(len(set(row.tolist())) == k for row in logits) and set(labels.tolist()) == set(range(k))
+                and acc > accuracy_score(labels, logits.argmin(-1)) and abs(acc - f1) > 1e-3):
+            return logits, labels
+
+
+LOGITS, LABELS = _hand_made_logits()
 # the same words as the public check's, for the same mistake (a binary F1 raises on 3 classes)
 BINARY_F1 = "with 3 classes, F1 is the macro-F1 over all classes (average='macro'), not the binary F1 of one class"
-TEXTS = ["an utterly charming film", "flat, lifeless and far too long", "it is a film",
-         "the actors seem to be having fun even when we are not", "wow"]
+_TEXTS_RNG = hidden_rng("predict texts")
+TEXTS = [words(_TEXTS_RNG, 1, 2), *sentences(_TEXTS_RNG, _TEXTS_RNG.randint(3, 5), 3, 16)]  # lengths differ: padding
+_TEXTS_RNG.shuffle(TEXTS)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +92,7 @@ def _reference(model, texts):
 
 
 def _metrics(sub):
-    desc = "compute_metrics(EvalPrediction(8x3 logits, 8 labels))"
+    desc = f"compute_metrics(EvalPrediction({LOGITS.shape[0]}x{LOGITS.shape[1]} logits, {len(LABELS)} labels))"
     try:
         out = function(sub, "compute_metrics")(R.eval_prediction(LOGITS, LABELS))
     except RemoteError as exc:
@@ -90,12 +110,14 @@ def _metrics(sub):
 def test_compute_metrics_on_hand_made_logits(sub):
     out = _metrics(sub)
     preds = LOGITS.argmax(-1)
-    acc, f1 = accuracy_score(LABELS, preds), f1_score(LABELS, preds, average="macro")
+    acc = accuracy_score(LABELS, preds)
+    f1 = f1_score(LABELS, preds, labels=list(range(LOGITS.shape[1])), average="macro", zero_division=0)
     for key in ("accuracy", "f1"):
         expect(_number(out[key]), f"{key} on the hand-made logits should be a number, got {describe(out[key])}")
-    expect(abs(float(out["accuracy"]) - acc) < 1e-9, f"accuracy on the hand-made logits is {out['accuracy']}, "
-                                                     f"expected {acc} (prediction = argmax of the logits)")
-    expect(abs(float(out["f1"]) - f1) < 1e-9, f"f1 on the hand-made logits is {out['f1']}, expected the "
+    expect(abs(float(out["accuracy"]) - acc) < 1e-9,
+           f"accuracy on the hand-made logits is {describe(out['accuracy'])}, expected {acc} "
+           "(prediction = argmax of the logits)")
+    expect(abs(float(out["f1"]) - f1) < 1e-9, f"f1 on the hand-made logits is {describe(out['f1'])}, expected the "
                                               f"macro-F1 {f1:.6f}: the plain mean of the per-class F1 over all "
                                               "classes (average='macro')")
 
@@ -105,7 +127,7 @@ def test_compute_metrics_returns_plain_floats(sub):
     for key in ("accuracy", "f1"):
         # numpy scalars cross the boundary as numpy scalars: a np.float32 is not a float
         expect(isinstance(out[key], float) and 0.0 <= out[key] <= 1.0,
-               f"{key} should be a float between 0 and 1, got {type(out[key]).__name__} {out[key]!r}")
+               f"{key} should be a float between 0 and 1, got {describe(out[key])} of type {type(out[key]).__name__}")
     try:
         json.dumps(out)
     except TypeError as exc:
@@ -174,7 +196,8 @@ def test_predict_batch_equals_single_texts(sub):
 
 def test_predict_rejects_empty_input(sub):
     fn = function(sub, "predict")
-    for bad, shown in (([], "[]"), (["fine", ""], "['fine', '']")):
+    word = words(hidden_rng("test_predict_rejects_empty_input"), 1, 1)
+    for bad, shown in (([], "[]"), ([word, ""], f"[{word!r}, '']")):
         expect_raises(fn, ValueError, f"predict({shown}, model, tokenizer)", bad, _remote_model(),
                       _remote_tokenizer(), why="empty input has nothing to classify; say so with a clear message")
 
