@@ -105,8 +105,12 @@ class Runner:
     holds the grader for the budget at most, not the timeout times the number of checks."""
 
     def __init__(self, submission: Path, *, limits: Limits, caps: SubmissionCaps, status: SandboxStatus,
-                 timeout: float, threads: int | None = None, ro: tuple[Path, ...] = (), budget: float | None = None):
-        self.job = Job.create(Path(submission), caps)
+                 timeout: float, threads: int | None = None, ro: tuple[Path, ...] = (), budget: float | None = None,
+                 zygote=None, name: str = "runner"):
+        # with a zygote (grading/warm.py) the runner is forked warm, in the grade's shared jail
+        self.zygote, self.name = zygote, name
+        self.job = zygote.stage_job(name) if zygote is not None else Job.create(Path(submission), caps)
+        self.log_path = self.job.root / f"{name}.log"
         self.limits, self.status, self.timeout, self.threads, self.ro = limits, status, timeout, threads, ro
         self.budget = budget
         self.stage_deadline = time.monotonic() + budget if budget else None
@@ -118,11 +122,20 @@ class Runner:
 
     # --------------------------------------------------------------- process
     def _start(self) -> None:
+        if self.zygote is not None:
+            from autograder.grading.warm import ZygoteGone
+
+            try:
+                self.proc = self.zygote.fork(self.name, self.log_path)
+            except ZygoteGone:  # a stage killed it: one fresh zygote, then give up
+                self.proc = self.zygote.fork(self.name, self.log_path)
+            self._started()
+            return
         sub, scratch = inside(self.job, self.status)
         argv = [sys.executable, "-I", str(RUNNER), "--submission", sub, "--scratch", scratch,
                 "--threads", str(self.threads or 1)]
         for attempt in range(4):
-            log = open(self.job.root / "runner.log", "ab")  # noqa: SIM115 - handed to the child
+            log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
             self.proc = spawn(argv, self.job, self.limits, self.status, ro=self.ro, threads=self.threads,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
             log.close()
@@ -133,14 +146,20 @@ class Runner:
                 break
             self._stop()
             time.sleep(0.5 * (attempt + 1))
+        self._started()
+
+    def _started(self) -> None:
         self.generation += 1
         for module in list(self.imported):
             self.request("import", module=module)
 
     def _stop(self) -> None:
         if self.proc is not None:
-            kill_tree(self.proc)
-            release(self.proc)
+            if self.zygote is not None:
+                self.proc.kill()
+            else:
+                kill_tree(self.proc)
+                release(self.proc)
             for stream in (self.proc.stdin, self.proc.stdout):
                 try:
                     stream.close()
@@ -150,7 +169,8 @@ class Runner:
 
     def close(self) -> None:
         self._stop()
-        self.job.cleanup()
+        if self.zygote is None:
+            self.job.cleanup()
 
     def _tag(self, tag: str, obj: dict) -> Any:
         if tag == "__handle__":
@@ -212,7 +232,7 @@ class Runner:
             raise RunnerFailure(f"the submission sent back something that is not plain data ({exc})") from None
 
     def _log_tail(self) -> str:
-        log = self.job.root / "runner.log"
+        log = self.log_path
         try:
             with open(log, "rb") as f:
                 f.seek(max(0, os.path.getsize(log) - 2000))
@@ -252,13 +272,6 @@ class Runner:
         if not isinstance(handle, Handle):
             raise RunnerFailure("the submission's process did not build the argument it was asked for")
         return handle
-
-    def scratch_path(self, relative: str) -> Path:
-        """A path the runner reported, inside the job's scratch, checked never to leave it."""
-        path = (self.job.scratch / relative).resolve()
-        if self.job.scratch.resolve() not in path.parents:
-            raise RunnerFailure(f"the submission's process pointed outside its scratch folder ({relative!r})")
-        return path
 
 
 class RemoteModule:

@@ -35,13 +35,18 @@ def learner_message(excinfo: pytest.ExceptionInfo) -> str:
     return from_exception(excinfo.value)
 
 
-def _record(item: pytest.Item, outcome: str, message: str) -> None:
+SETUP_SECONDS = pytest.StashKey[float]()
+
+
+def _record(item: pytest.Item, outcome: str, message: str, seconds: float) -> None:
     path = job_settings(item.config).get("results")
     if not path:
         return
     name = getattr(item, "originalname", None) or item.name
+    record = {"name": name, "nodeid": item.nodeid, "outcome": outcome, "message": message,
+              "duration": round(seconds, 3)}  # set-up (a stage's first check forks its runner) and call
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps({"name": name, "nodeid": item.nodeid, "outcome": outcome, "message": message}) + "\n")
+        f.write(json.dumps(record) + "\n")
         f.flush()
 
 
@@ -49,10 +54,13 @@ def _record(item: pytest.Item, outcome: str, message: str) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    if report.when == "setup" and report.passed:
+        item.stash[SETUP_SECONDS] = report.duration
     if report.when == "call" or (report.when == "setup" and report.failed):
+        seconds = item.stash.get(SETUP_SECONDS, 0.0) + (report.duration if report.when == "call" else 0.0)
         if report.passed:
-            _record(item, "passed", "")
+            _record(item, "passed", "", seconds)
         elif call.excinfo is not None:
-            _record(item, "failed", learner_message(call.excinfo))
+            _record(item, "failed", learner_message(call.excinfo), seconds)
         else:
-            _record(item, "failed", str(report.longrepr)[-400:])
+            _record(item, "failed", str(report.longrepr)[-400:], seconds)

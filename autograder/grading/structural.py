@@ -1,144 +1,70 @@
-"""Grade a submission folder: each stage's hidden graders run in their own pytest process.
+"""Grade a submission folder: the structural tier, and the entry point of every tier.
 
-One process per stage isolates a submission that hangs, crashes or calls ``sys.exit``: it
-costs that stage only, and the checks it recorded before stopping are kept.
+The stages are shared out among ``jobs`` judge processes (``judge_process``), side by side on
+the cores; each judge grades its stages one after the other, each stage with its own runner
+forked from one warm zygote (``warm``). A submission that hangs, crashes or calls
+``sys.exit`` still costs only the stage it was in, and checks already recorded are kept.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from autograder.course.manifest import Stage, load_course
-from autograder.procs import kill_tree, trusted_env
-from autograder.reports.results import CheckResult, GradeResult, StageResult
+from autograder.grading.judge_process import read_records, run_judge, stage_result
+from autograder.reports.results import GradeResult, StageResult
 from autograder.sandbox.jail import SandboxStatus, detect
-from autograder.sandbox.limits import judge_preexec, new_cgroups
+
+__all__ = ["grade", "grade_stage", "grade_submission", "read_records", "stage_result"]
 
 
-def write_job_file(path: Path, submission: Path, results: Path, threads: int | None, stage: Stage,
-                   sandbox: SandboxStatus) -> Path:
-    """The judge's settings, as a file named on its command line: where the submission is, where
-    verdicts go, the time limits and how to jail the runner. Never environment variables: a
-    judge's environment is an allow-list (``procs.trusted_env``) and nothing of the grader's may
-    ride along into a jail."""
-    path.write_text(json.dumps({"submission": str(submission.resolve()), "results": str(results),
-                                "timeout": stage.timeout, "budget": stage.budget, "threads": threads or 0,
-                                "sandbox": dataclasses.asdict(sandbox)}))
-    return path
-
-
-def _run_pytest(stage: Stage, submission: Path, results: Path, threads: int | None, sandbox: SandboxStatus) -> str:
-    """Run the stage's grader file (the judge); returns an error text if it did not finish normally.
-
-    Each call into the runner has the stage's timeout and every call together the stage's budget;
-    pytest-timeout is a backstop for a judge that waits too long, and the process limit covers
-    start-up and tear-down too. The judge runs in a memory cgroup of its own where there is one.
-    """
-    job = write_job_file(results.parent / "job.json", submission, results, threads, stage, sandbox)
-    cmd = [
-        sys.executable, "-m", "pytest", str(stage.grader_file), "-p", "autograder.grading.plugin",
-        f"--autograder-job={job}", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
-        f"--timeout={int(stage.timeout) + 30}", "-W", "ignore",
-    ]
-    cgroups = new_cgroups(memory_mb=load_course().limits.judge_memory_mb, tag="judge")
-    try:
-        proc = subprocess.Popen(cmd, env=trusted_env(threads), cwd=results.parent, preexec_fn=judge_preexec(cgroups),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
-        limit = stage.budget + 60
-        try:
-            out, _ = proc.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            kill_tree(proc)
-            return f"stopped after {limit:.0f} s (the stage's time limit): something in it never finishes"
-    finally:
-        oom = cgroups.oom_killed()
-        cgroups.release()
-    if oom:
-        return ("the grader ran out of memory reading what the submission sent back "
-                f"(its limit is {load_course().limits.judge_memory_mb} MiB): return smaller values")
-    if proc.returncode in (0, 1):
-        return ""
-    tail = "\n".join(out.strip().splitlines()[-3:])
-    return f"the grader process stopped early (exit code {proc.returncode}): {tail}"
-
-
-def read_records(text: str) -> tuple[list[dict], list[str]]:
-    """The judge's JSONL records; a line that is not a well-formed record is reported, never fatal."""
-    records, problems = [], []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            problems.append(f"line {number} of the results is not JSON")
-            continue
-        if not (isinstance(rec, dict) and isinstance(rec.get("name"), str)
-                and rec.get("outcome") in ("passed", "failed") and isinstance(rec.get("message", ""), str)):
-            problems.append(f"line {number} of the results is not a check record")
-            continue
-        records.append(rec)
-    return records, problems
-
-
-def stage_result(stage: Stage, recorded: list[dict], error: str, duration: float) -> StageResult:
-    """Score recorded checks with the manifest's points; checks that never ran get 0 and say why.
-
-    A verdict needs exactly one record per check: a check recorded twice is not trusted.
-    """
-    by_name: dict[str, list[dict]] = {}
-    for rec in recorded:
-        by_name.setdefault(rec["name"], []).append(rec)
-    checks = []
-    for name, points in stage.checks.items():
-        recs = by_name.get(name)
-        if not recs:
-            checks.append(CheckResult(name, False, 0.0, points, f"not graded: {error or 'the check did not run'}"))
-            continue
-        if len(recs) > 1:
-            checks.append(CheckResult(name, False, 0.0, points, "not graded: the check was recorded more than once"))
-            continue
-        failed = recs[0]["outcome"] != "passed"
-        checks.append(CheckResult(name, not failed, 0.0 if failed else points, points,
-                                  recs[0]["message"][:600] if failed else ""))
-    unknown = sorted(set(by_name) - set(stage.checks))
-    if unknown:
-        error = (error + "; " if error else "") + f"checks missing from course.toml: {unknown}"
-    score = sum(c.score for c in checks)
-    first_fail = next((c.name for c in checks if not c.passed), None)
-    hint = stage.hint_for(first_fail) if first_fail else ""
-    return StageResult(id=stage.id, title=stage.title, score=score, max_score=stage.points, checks=checks,
-                       hint=hint, error=error, duration_s=round(duration, 2))
-
-
-def grade_stage(stage: Stage, submission: Path, *, threads: int | None = None,
-                sandbox: SandboxStatus | None = None) -> StageResult:
+def grade_stages(stages: list[Stage], submission: Path, *, threads: int | None = None,
+                 sandbox: SandboxStatus | None = None, warm: bool = True) -> list[StageResult]:
+    """Grade ``stages`` in one judge process (one after the other, runners forked warm)."""
     start = time.monotonic()
     sandbox = sandbox or detect()
-    with tempfile.TemporaryDirectory(prefix=f"grade-{stage.id}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         results = Path(tmp) / "results.jsonl"
         results.touch()
-        error = _run_pytest(stage, submission, results, threads, sandbox)
+        error = run_judge(stages, submission, results, threads, sandbox, warm=warm)
         recorded, problems = read_records(results.read_text(errors="replace"))
     if problems:
         error = "; ".join([*([error] if error else []), *problems[:3]])
-    return stage_result(stage, recorded, error, time.monotonic() - start)
+    alone = len(stages) == 1
+    results = []
+    for stage in stages:
+        mine = [r for r in recorded if _in(stage, r)]
+        complete = set(stage.checks) <= {r["name"] for r in mine}
+        results.append(stage_result(stage, mine, "" if complete and not alone else error,
+                                    time.monotonic() - start if alone else _duration(stage, mine)))
+    return results
+
+
+def _in(stage: Stage, record: dict) -> bool:
+    return str(record.get("nodeid", "")).split("::")[0].endswith(stage.grader_file.name)
+
+
+def _duration(stage: Stage, recorded: list[dict]) -> float:
+    """The stage's share of its judge's time: its checks' set-up and calls (its runner's fork included)."""
+    return sum(float(r.get("duration", 0) or 0) for r in recorded if isinstance(r.get("duration", 0), (int, float)))
+
+
+def grade_stage(stage: Stage, submission: Path, *, threads: int | None = None,
+                sandbox: SandboxStatus | None = None, warm: bool = True) -> StageResult:
+    return grade_stages([stage], submission, threads=threads, sandbox=sandbox, warm=warm)[0]
 
 
 def grade(submission: str | Path, *, stages: Iterable[str] | None = None, threads: int | None = None,
-          jobs: int | None = None, progress=None, sandbox: SandboxStatus | None = None) -> GradeResult:
+          jobs: int | None = None, progress=None, sandbox: SandboxStatus | None = None,
+          warm: bool = True) -> GradeResult:
     """Grade ``submission`` (a folder with the stage modules) on the structural tier.
 
-    Stages run ``jobs`` at a time (default: one per CPU core, at most 2), each process with
-    ``cores // jobs`` torch threads: most of a stage's time is single-threaded imports.
+    The stages are dealt out round-robin to ``jobs`` judge processes (default: one per CPU
+    core, at most 2) running side by side, each with ``cores // jobs`` torch threads.
     """
     submission = Path(submission)
     course = load_course()
@@ -151,18 +77,22 @@ def grade(submission: str | Path, *, stages: Iterable[str] | None = None, thread
     start = time.monotonic()
     sandbox = sandbox or detect()
 
-    def run(stage: Stage) -> StageResult:
-        if progress:
-            progress(stage)
-        return grade_stage(stage, submission, threads=threads, sandbox=sandbox)
+    def run(group: list[Stage]) -> list[StageResult]:
+        for stage in group:
+            if progress:
+                progress(stage)
+        return grade_stages(group, submission, threads=threads, sandbox=sandbox, warm=warm)
 
+    groups = [chosen[i::jobs] for i in range(jobs)]
     if jobs == 1:
-        stage_results = [run(stage) for stage in chosen]
+        graded = [run(group) for group in groups]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            stage_results = list(pool.map(run, chosen))
+            graded = list(pool.map(run, groups))
+    by_id = {r.id: r for results in graded for r in results}
+    stage_results = [by_id[stage.id] for stage in chosen]
     return GradeResult(submission=str(submission), stages=stage_results,
                        duration_s=round(time.monotonic() - start, 2), sandbox=sandbox.describe())
 

@@ -166,13 +166,19 @@ class Server:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--submission", required=True)
-    parser.add_argument("--scratch", required=True)
+    parser.add_argument("--submission")
+    parser.add_argument("--scratch")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--zygote", type=int, default=None, help="serve forks on this control socket (zygote.py)")
     args = parser.parse_args(argv)
+    if args.zygote is not None:
+        import zygote
+
+        return zygote.serve(args.zygote, main)
     out_fd = os.dup(1)  # replies only; the submission's prints go to stderr
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    os.makedirs(args.scratch, exist_ok=True)  # a forked runner's own folder under the job's scratch
     os.chdir(args.scratch)
     submission = Path(args.submission).resolve()
     sys.path.insert(0, str(submission))  # a stage module may import another one

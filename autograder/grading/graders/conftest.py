@@ -1,5 +1,8 @@
 """Shared fixtures of the hidden graders (the judge): one runner per stage, tiny models.
 
+One judge process may grade several stages (one grader file each): each gets its own runner,
+forked from one warm zygote in the grade's jail when the job file says ``warm``.
+
 The judge process never imports the submission: ``stage_module`` returns a remote module whose
 functions run in the stage's runner (in the jail when there is one).
 """
@@ -34,31 +37,61 @@ def submission_dir(job) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def runner(submission_dir, job):
-    """The stage's runner: a copy of the submission, a scratch folder, the jail and its limits."""
+def _runner_settings(job: dict):
     from pathlib import Path
 
     from autograder.course.manifest import load_course
-    from autograder.grading.judge import Runner
+    from autograder.course.models import packaged_encoder_path
     from autograder.sandbox.jail import SandboxStatus, detect
 
     course = load_course()
     status = SandboxStatus(**job["sandbox"]) if "sandbox" in job else detect()
     threads = int(job.get("threads", 0)) or None
     tiny_root = Path(tiny.path("distilbert-base")).parent
-    from autograder.course.models import packaged_encoder_path
-
-    run = Runner(Path(submission_dir), limits=course.limits, caps=course.caps, status=status,
-                 timeout=float(job.get("timeout", 120)), budget=float(job.get("budget", 0)) or None, threads=threads,
-                 ro=(tiny_root, packaged_encoder_path()))
     for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
         tiny.path(kind)  # built before the jail starts: it sees the cache read-only
+    return course, {"limits": course.limits, "caps": course.caps, "status": status, "threads": threads,
+                    "ro": (tiny_root, packaged_encoder_path())}
+
+
+@pytest.fixture(scope="session")
+def zygote(submission_dir, job):
+    """One warm jailed parent for every stage this judge grades (``grading/warm.py``), or None."""
+    if not job.get("warm"):
+        yield None
+        return
+    from pathlib import Path
+
+    from autograder.grading.warm import Zygote
+
+    _, settings = _runner_settings(job)
+    warm = Zygote(Path(submission_dir), **settings)
+    yield warm
+    warm.close()
+
+
+@pytest.fixture(scope="module")
+def runner(request, submission_dir, job, zygote):
+    """The stage's runner: a copy of the submission, a scratch folder, the jail and its limits.
+
+    One per grader file (a stage): its call timeout and its budget come from the job file's
+    entry for that file, so stages graded by one judge keep their own limits.
+    """
+    from pathlib import Path
+
+    from autograder.grading.judge import Runner
+
+    _, settings = _runner_settings(job)
+    name = Path(str(request.module.__file__)).name
+    stage = job.get("stages", {}).get(name, job)
+    run = Runner(Path(submission_dir), timeout=float(stage.get("timeout", 120)),
+                 budget=float(stage.get("budget", 0)) or None, zygote=zygote, name=name.removesuffix(".py"),
+                 **settings)
     yield run
     run.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stage_module(runner):
     """Import ``<module>`` in the runner; every check of the stage fails with the same message if it can't."""
     cache: dict = {}
@@ -77,7 +110,7 @@ def stage_module(runner):
     return load
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def inputs(runner):
     """A folder the judge writes prepared models into; the runner sees it read-only, at the same path."""
     return runner.job.inputs
