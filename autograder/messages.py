@@ -21,6 +21,7 @@ LIMITS = {"memory": "the memory limit", "processes": "the limit on processes",
           "disk": "the disk limit (space and number of files in /scratch, /tmp and /dev/shm together)"}
 TIMEOUT = "an endless loop, or code far slower than it needs to be?"
 MESSAGE_LIMIT = 600  # characters of a message from the submission's process (the runner sends 400)
+QUOTE_LIMIT = 240  # an exception's text quoted after the course's fix words (see remote_failure)
 
 # ANSI sequences go whole (CSI ``ESC [ ... m``, OSC ``ESC ] ... BEL`` with its text, two-byte
 # escapes), so no payload such as a window title is left behind as text; then every C0 and C1 control
@@ -53,14 +54,22 @@ def timeout(limit: str) -> str:
     return f"Timeout: this check was stopped after {limit}, the stage's time limit ({TIMEOUT})"
 
 
-def remote_failure(exc, desc: str) -> str:
-    """Words for a RemoteError (the submission raised) or a RunnerFailure (its process failed)."""
+def remote_failure(exc, desc: str, fix: str = "") -> str:
+    """Words for a RemoteError (the submission raised) or a RunnerFailure (its process failed).
+
+    With ``fix`` (the course's words for this mistake) the explanation comes first and the
+    exception's own text last, capped at QUOTE_LIMIT: a library's long message (scikit-learn's
+    ValueError lists every ``average``) must never push the fix out of a cut message.
+    """
     if not hasattr(exc, "mro"):  # RunnerFailure: its text is already for the learner
         text = clean_text(exc, MESSAGE_LIMIT)
         return text if text.startswith("Timeout") else f"called {desc}: {text}"
     if exc.is_a(NotImplementedError):
         return not_written(desc)
-    said = f"{clean_text(exc.type, 100)}: {clean_text(exc.message, MESSAGE_LIMIT)}{clean_text(exc.where(), 200)}"
+    kind, where = clean_text(exc.type, 100), clean_text(exc.where(), 200)
+    if fix:
+        return f"called {desc}: it raised {kind}; {fix} ({kind}: {clean_text(exc.message, QUOTE_LIMIT)}{where})"
+    said = f"{kind}: {clean_text(exc.message, MESSAGE_LIMIT)}{where}"
     if exc.limit:
         return f"called {desc}: it went over {LIMITS.get(exc.limit, exc.limit)} of the grading sandbox ({said})"
     return f"called {desc}: it raised {said}"

@@ -1,54 +1,39 @@
-"""What students run: public checks for a stage, with a hint when they fail."""
+"""What students run: public checks for a stage, with a hint when they fail, in a terminal
+(`autograder check`, `autograder hint`) or in a notebook (``from autograder.student import check, hint``).
+Both show the same lines (:func:`autograder.checkrun.report_lines`)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from autograder.course.manifest import load_course
+from autograder.checkrun import StageRun, report_lines, run_here, run_in_child
+from autograder.course.manifest import Stage, load_course
 
 console = Console()
 
 
-def _run_checks(check_file: Path, path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(check_file.resolve()), "-q", "--no-header", "-p",
-         "no:cacheprovider", "-o", "addopts=", "--tb=no", "-rfE", "-W", "ignore"],
-        cwd=path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"},
-    )
+def _stages(stage_ids: tuple[str, ...] | list[str]) -> list[Stage]:
+    course = load_course()
+    return [course.stage(s) for s in stage_ids] if stage_ids else list(course.stages)
+
+
+def print_runs(runs: list[StageRun], out: Console | None = None) -> None:
+    """Print each stage's result, failed checks with their whole message, and the mapped hint."""
+    out = out or console
+    for run in runs:
+        for style, text in report_lines(run):
+            out.print(text, style=style or None, markup=False, highlight=False)
 
 
 def run_public_checks(*, stage_id: str | None, path: Path) -> int:
-    """Run ``path/checks/test_<module>.py`` for one stage (or every stage); 0 when all pass."""
-    course = load_course()
-    stages = [course.stage(stage_id)] if stage_id else list(course.stages)
-    worst = 0
-    for stage in stages:
-        check_file = path / stage.public_check_file
-        if not check_file.exists():
-            console.print(f"[yellow]{stage.id}[/]: no public checks at {check_file}")
-            continue
-        console.print(f"[b]{stage.id}[/] - {stage.title}")
-        with console.status(f"running the public checks of {stage.id} ..."):
-            proc = _run_checks(check_file, path)
-        if proc.returncode == 0:
-            console.print("  [green]all public checks pass[/] (the hidden grader checks more)")
-            continue
-        worst = 1
-        lines = [ln.split("::", 1)[-1] for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
-        for line in lines[:8] or proc.stdout.strip().splitlines()[-5:]:
-            console.print("  x " + line, markup=False, highlight=False)
-        failed = [check_name(line) for line in lines]
-        number = stage.hint_number(failed[0]) if failed else 1
-        if stage.hints:
-            console.print(f"  [cyan]hint {number}/{len(stage.hints)}:[/] ", end="")
-            console.print(stage.hints[number - 1], markup=False, highlight=False, end="")
-            console.print(f"  (all hints: autograder hint {stage.id} --all)", markup=False, highlight=False)
-    return worst
+    """Run ``path/checks/test_<module>.py`` for one stage (or every stage), in one pytest child; 0 when all pass."""
+    stages = _stages([stage_id] if stage_id else [])
+    with console.status("running the public checks ..."):
+        runs = run_in_child(stages, path, timeout=sum(s.timeout for s in stages))
+    print_runs(runs)
+    return 0 if all(r.passed for r in runs) else 1
 
 
 def check_name(summary_line: str) -> str:
@@ -56,8 +41,49 @@ def check_name(summary_line: str) -> str:
     return summary_line.split(" ", 1)[0].split("[", 1)[0].split("::")[-1]
 
 
+class ChecksFailed(Exception):
+    """Raised by :func:`check` in a notebook when a stage's public checks fail: one line, not a traceback
+    (IPython prints what ``_render_traceback_`` returns), after the messages and the hint were shown."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"✏️  {self}"]
+
+
+def _work_dir() -> Path:
+    return Path("exercises") if Path("exercises").is_dir() and not Path("checks").is_dir() else Path(".")
+
+
+def check(*stage_ids: str, path: str | Path | None = None, stop: bool = True) -> list[StageRun]:
+    """In a notebook: ``check("tokenize")`` (or ``check()`` for every stage) runs the same public checks
+    as `autograder check`, here in the kernel, importing the stage files as they are now, and shows the
+    same messages and hint. With ``stop`` a failing stage raises :class:`ChecksFailed`, so Run All stops
+    here instead of minutes later inside training.
+
+    When the grader runs the notebook (its copy of course.toml has no thresholds, see
+    :func:`autograder.verdict.graded_run`) nothing is run: the grader has its own hidden checks, and a
+    public check must never cost a notebook its run.
+    """
+    from autograder.verdict import graded_run
+
+    if graded_run():
+        print("public checks: skipped (the grader runs its own hidden checks)")
+        return []
+    runs = run_here(_stages(stage_ids), Path(path) if path else _work_dir())
+    print_runs(runs, Console(force_jupyter=False, width=120, soft_wrap=True))
+    failing = [r.stage.id for r in runs if not r.passed]
+    if failing and stop:
+        raise ChecksFailed(f"fix {', '.join(failing)} first: its public checks fail (messages and hint above); "
+                           "then run this cell again")
+    return runs
+
+
+def hint(stage_id: str, number: int | None = None) -> None:
+    """In a notebook: the next hint of a stage (``hint("tokenize")``), or hint ``number``; as `autograder hint`."""
+    show_hint(stage_id=stage_id, number=number, out=Console(force_jupyter=False, width=120, soft_wrap=True))
+
+
 def show_hint(*, stage_id: str, number: int | None = None, show_all: bool = False,
-              state_file: Path = Path(".course_hints.json")) -> int:
+              state_file: Path = Path(".course_hints.json"), out: Console | None = None) -> int:
     """Show the next hint of a stage (rustlings-style), hint N, or all of them.
 
     Which hints were already shown is kept in ``state_file`` in the work folder, so each call
@@ -65,9 +91,10 @@ def show_hint(*, stage_id: str, number: int | None = None, show_all: bool = Fals
     """
     import json
 
+    out = out or console
     stage = load_course().stage(stage_id)
     if not stage.hints:
-        console.print(f"{stage.id} has no hints")
+        out.print(f"{stage.id} has no hints")
         return 0
     seen = json.loads(state_file.read_text()) if state_file.exists() else {}
     if show_all:
@@ -82,6 +109,6 @@ def show_hint(*, stage_id: str, number: int | None = None, show_all: bool = Fals
         except OSError:
             pass
     for i in numbers:  # a hint is plain text: "[contradiction, entailment]" is not markup
-        console.print(f"[cyan]{stage.id} hint {i}/{len(stage.hints)}:[/] ", end="")
-        console.print(stage.hints[i - 1], markup=False, highlight=False)
+        out.print(f"[cyan]{stage.id} hint {i}/{len(stage.hints)}:[/] ", end="")
+        out.print(stage.hints[i - 1], markup=False, highlight=False)
     return 0

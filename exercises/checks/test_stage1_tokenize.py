@@ -16,6 +16,11 @@ def _reference(path):
     return AutoTokenizer.from_pretrained(path)
 
 
+def _padded(rows: list[list[int]], tok) -> bool:
+    """Whether a text came back with padding tokens (a cause to name before any other)."""
+    return any(tok.pad_token_id in row for row in rows)
+
+
 def _dataset() -> DatasetDict:
     features = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
     return DatasetDict({"train": Dataset.from_dict({"text": TEXTS, "label": LABELS}, features=features),
@@ -36,8 +41,10 @@ def test_tokenize_batch_matches_tokenizer(tiny_model_path):
     out = stage.tokenize_batch({"text": TEXTS}, tok, max_length=32)
     assert hasattr(out, "keys") and "input_ids" in out, \
         f"tokenize_batch should return the tokenizer's output with 'input_ids', got {type(out).__name__}"
-    assert list(out["input_ids"]) == tok(TEXTS, truncation=True, max_length=32)["input_ids"], \
-        "tokenize_batch gave input_ids that differ from tokenizer(texts, truncation=True, max_length=32)"
+    got = [list(ids) for ids in out["input_ids"]]
+    assert not _padded(got, tok), "do not pad here (no padding=...): DataCollatorWithPadding pads each batch later"
+    assert got == tok(TEXTS, truncation=True, max_length=32)["input_ids"], \
+        "tokenize_batch should give the input_ids of tokenizer(texts, truncation=True, max_length=32); it gave others"
     assert "attention_mask" in out, "tokenize_batch should keep the attention_mask the tokenizer returns"
 
 
@@ -75,6 +82,7 @@ def test_tokenize_dataset_drops_text_and_uses_torch(tiny_model_path):
     kind = train.format.get("type")
     assert kind == "torch", f"set the format to 'torch', it is {kind!r}"
     got = [row["input_ids"].tolist() for row in train]
+    assert not _padded(got, tok), "do not pad in tokenize_batch: DataCollatorWithPadding pads each batch later"
     assert got == tok(TEXTS, truncation=True, max_length=16)["input_ids"], \
-        "input_ids of the train split differ from the tokenizer's output with max_length=16: " \
-        "pass max_length through to tokenize_batch"
+        "pass max_length through to tokenize_batch: the input_ids of the train split differ from the tokenizer's " \
+        "output with max_length=16"

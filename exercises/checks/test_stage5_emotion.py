@@ -11,14 +11,19 @@ NAMES = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 COUNTS = [40, 25, 20, 8, 5, 2]  # N = 100, K = 6: w_c = 100 / (6 * n_c)
 
 
+def _rounded(weights: torch.Tensor) -> list[float]:
+    """Weights as a message shows them: 3 decimals, so the fix words are not lost behind float32 digits."""
+    return [round(float(w), 3) for w in weights.flatten()[:12]]
+
+
 def test_label_counts_per_name_in_label_order():
     features = Features({"text": Value("string"), "label": ClassLabel(names=NAMES)})
     ds = Dataset.from_dict({"text": ["a", "b", "c", "d"], "label": [1, 1, 0, 4]}, features=features)
     out = stage.label_counts(ds)
     want = {"sadness": 1, "joy": 2, "love": 0, "anger": 0, "fear": 1, "surprise": 0}
     assert isinstance(out, dict) and list(out) == NAMES, \
-        (f"label_counts returned the keys {list(out) if isinstance(out, dict) else out!r}, expected every label "
-         f"name in the ClassLabel's order {NAMES} (labels that never occur included, with count 0)")
+        (f"count every label name, in the ClassLabel's order {NAMES} (labels that never occur included, with "
+         f"count 0); label_counts returned the keys {list(out)[:8] if isinstance(out, dict) else type(out).__name__}")
     assert out == want, f"label_counts returned {out}, expected {want}"
     assert all(type(v) is int for v in out.values()), "the counts should be plain python ints"
 
@@ -28,11 +33,11 @@ def test_class_weights_are_balanced_inverse_frequency():
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32, f"expected a float32 tensor, got {out!r}"
     want = torch.tensor([100 / (6 * n) for n in COUNTS])
     assert bool(torch.all(out[1:] > out[:-1])), \
-        (f"class_weights({COUNTS}) returned {out.tolist()}: rarer classes (smaller counts) should get larger "
-         "weights; weight by the inverse of the frequency")
+        ("rarer classes (smaller counts) should get larger weights: weight by the inverse of the frequency. "
+         f"class_weights({COUNTS}) returned {_rounded(out)}")
     assert torch.allclose(out, want, rtol=1e-5, atol=0), \
-        (f"class_weights({COUNTS}) returned {out.tolist()}, expected {want.tolist()}: "
-         "w_c = N / (K * n_c) with N=100, K=6")
+        (f"use w_c = N / (K * n_c), here with N=100 texts and K=6 classes: class_weights({COUNTS}) returned "
+         f"{_rounded(out)}, expected {_rounded(want)}")
     try:
         stage.class_weights([3, 0, 2])
     except ValueError as exc:
@@ -51,8 +56,8 @@ def test_weighted_cross_entropy_matches_torch():
     want, plain = F.cross_entropy(logits, labels, weight=weights), F.cross_entropy(logits, labels)
     assert isinstance(out, torch.Tensor) and out.dim() == 0, f"expected one number (a 0-d tensor), got {out!r}"
     assert abs(float(out) - float(plain)) > 1e-4, \
-        (f"weighted_cross_entropy returned {float(out):.6f}, the unweighted cross-entropy; expected "
-         f"{float(want):.6f}: pass weight=weights to torch.nn.functional.cross_entropy")
+        ("pass weight=weights to torch.nn.functional.cross_entropy: weighted_cross_entropy returned "
+         f"{float(out):.6f}, the unweighted cross-entropy; expected {float(want):.6f}")
     assert abs(float(out) - float(want)) < 1e-6, \
         (f"weighted_cross_entropy returned {float(out):.6f}, expected "
          f"F.cross_entropy(logits, labels, weight=weights) = {float(want):.6f}")
@@ -78,18 +83,22 @@ def test_weighted_trainer_loss_uses_the_class_weights(tmp_path, tiny_base_path):
     assert isinstance(loss, torch.Tensor) and loss.numel() == 1, \
         f"compute_loss returned {loss!r}, expected the batch's loss"
     assert abs(float(loss) - float(plain)) > 1e-5, \
-        (f"compute_loss returned {float(loss):.6f}, the unweighted cross-entropy; expected {float(want):.6f}: "
-         "compute the loss with weighted_cross_entropy(outputs.logits, labels, self.class_weights)")
+        ("compute the loss with weighted_cross_entropy(outputs.logits, labels, self.class_weights): compute_loss "
+         f"returned {float(loss):.6f}, the unweighted cross-entropy; expected {float(want):.6f}")
     assert abs(float(loss) - float(want)) < 1e-5, f"compute_loss returned {float(loss):.6f}, expected {float(want):.6f}"
 
 
 def test_per_class_report_matches_sklearn():
     y_true, y_pred = [0, 0, 1, 1, 1, 3, 4, 4], [0, 1, 1, 1, 0, 3, 4, 1]
-    out = stage.per_class_report(y_true, y_pred, NAMES)
+    fix = "pass labels=list(range(K)) so that a class missing from both lists still gets a row"
+    try:
+        out = stage.per_class_report(y_true, y_pred, NAMES)
+    except IndexError as exc:  # sklearn returned fewer rows than there are labels
+        raise AssertionError(f"{fix} (class 2 and 5 never occur here). per_class_report raised IndexError: "
+                             f"{str(exc)[:160]}") from None
     assert isinstance(out, dict) and list(out) == NAMES, \
-        (f"per_class_report returned the keys {list(out) if isinstance(out, dict) else out!r}, expected every "
-         f"label name in order {NAMES}: pass labels=list(range(K)) so that a class missing from both lists "
-         "still gets a row")
+        (f"{fix}: every label name in order {NAMES}; per_class_report returned the keys "
+         f"{list(out)[:8] if isinstance(out, dict) else type(out).__name__}")
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(range(6)), zero_division=0)
     for i, name in enumerate(NAMES):
         want = {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
@@ -102,9 +111,9 @@ def test_most_confused_ranks_off_diagonal_cells():
     out = stage.most_confused([0, 0, 0, 0, 1, 1, 2, 2, 2], [0, 0, 2, 1, 1, 0, 0, 0, 1], ["a", "b", "c"])
     got = [tuple(x) for x in out]
     assert all(x[0] != x[1] for x in got), \
-        (f"most_confused returned {got}: it contains correct predictions (true == predicted); keep only the "
-         "off-diagonal cells of the confusion matrix")
+        ("keep only the off-diagonal cells of the confusion matrix: most_confused returned correct predictions "
+         f"(true == predicted) too: {got[:5]}")
     want = [("c", "a", 2), ("a", "b", 1), ("a", "c", 1)]
-    assert got == want, (f"most_confused returned {got}, expected {want}: rows of the confusion matrix are the true "
-                         "labels, columns the predictions; sort by count (largest first), then by true index, "
-                         "then predicted index")
+    assert got == want, ("rows of the confusion matrix are the true labels, columns the predictions; sort by count "
+                         "(largest first), then by true index, then predicted index: most_confused returned "
+                         f"{got[:5]}, expected {want}")

@@ -17,6 +17,12 @@ BINARY_F1 = "with 3 classes, F1 is the macro-F1 over all classes (average='macro
 TEXTS = ["a warm and witty film", "two hours I will never get back", "it is a film", "wow"]
 
 
+def quoted(exc: BaseException, limit: int = 160) -> str:
+    """An exception's text for a message, last and short: the fix words come before it."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.number))
 
@@ -27,9 +33,8 @@ def _metrics() -> dict:
     except ValueError as exc:
         if "average" not in str(exc):
             raise
-        why = str(exc).rstrip(".")
-        raise AssertionError(f"called compute_metrics((6x3 logits, 6 labels)): it raised ValueError: {why}; "
-                             f"{BINARY_F1}") from None
+        raise AssertionError(f"{BINARY_F1}. compute_metrics((6x3 logits, 6 labels)) raised ValueError: "
+                             f"{quoted(exc)}") from None
     assert isinstance(out, dict) and {"accuracy", "f1"} <= set(out), \
         f"compute_metrics should return a dict with 'accuracy' and 'f1', got {out!r}"
     return out
@@ -42,10 +47,11 @@ def test_compute_metrics_on_hand_made_logits():
     for key in ("accuracy", "f1"):
         assert _number(out[key]), f"{key} on the hand-made logits should be a number, got {out[key]!r}"
     assert abs(float(out["accuracy"]) - acc) < 1e-9, \
-        f"accuracy on the hand-made logits is {out['accuracy']}, expected {acc} (prediction = argmax of the logits)"
+        f"the prediction is the argmax of the logits: accuracy on the hand-made logits is {out['accuracy']:.4g}, " \
+        f"expected {acc:.4g}"
     assert abs(float(out["f1"]) - f1) < 1e-9, \
-        (f"f1 on the hand-made logits is {out['f1']}, expected the macro-F1 {f1:.6f}: the plain mean of the "
-         "per-class F1 over all classes (average='macro')")
+        (f"f1 should be the macro-F1, the plain mean of the per-class F1 over all classes (average='macro'): "
+         f"on the hand-made logits it is {out['f1']:.6f}, expected {f1:.6f}")
 
 
 def test_compute_metrics_returns_plain_floats():

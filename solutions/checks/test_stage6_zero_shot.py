@@ -34,13 +34,19 @@ def _pipeline_scores(model, tok, multi_label=False):
     return [dict(zip(r["labels"], r["scores"])) for r in out]
 
 
+def _rounded(scores: dict) -> dict:
+    """Scores as a message shows them: 4 decimals, so the fix words stay readable."""
+    return {k: round(float(v), 4) for k, v in list(scores.items())[:8]}
+
+
 def _same_scores(got, want, fix):
     assert isinstance(got, list) and len(got) == len(TEXTS), f"expected one dict per text, got {got!r}"
     for text, g, w in zip(TEXTS, got, want):
         assert isinstance(g, dict) and list(g) == LABELS, \
             f"the dict for {text!r} has the keys {list(g)}, expected the labels in their order {LABELS}"
         err = max(abs(float(g[k]) - w[k]) for k in LABELS)
-        assert err <= 1e-5, f"for the text {text!r} got {g}, expected {w} (off by up to {err:.2g}). {fix}"
+        assert err <= 1e-5, (f"{fix} For the text {text!r} the scores are off by up to {err:.2g}: got "
+                             f"{_rounded(g)}, expected {_rounded(w)}")
 
 
 def test_build_hypotheses():
@@ -87,8 +93,9 @@ def test_mean_pool_ignores_padding():
     want = torch.tensor([[2.0, 3.0], [4.0, 0.0]])
     assert isinstance(got, torch.Tensor) and tuple(got.shape) == (2, 2), \
         f"expected one vector per sequence, shape (2, 2), got {got!r}"
-    assert torch.allclose(got.float(), want), (f"got {got.tolist()}, expected {want.tolist()}: multiply by the mask "
-                                               "and divide by the number of real tokens (padding must not count)")
+    assert torch.allclose(got.float(), want), \
+        f"multiply by the mask and divide by the number of real tokens (padding must not count): got " \
+        f"{got.tolist()}, expected {want.tolist()}"
 
 
 def test_compare_predictions_counts_and_mcnemar():

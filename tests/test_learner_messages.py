@@ -1,0 +1,105 @@
+"""Messages whole: every mutant of tests/test_mutants.py that a public check catches shows its fix
+words in what `autograder check` prints (explanation first, quoted values last and short).
+
+`autograder check` used to print pytest's summary line, cut at the terminal's width: a binary F1
+showed scikit-learn's long ValueError and lost the course's explanation after it.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from test_mutants import MUTANTS
+
+from autograder import REPO_ROOT, student
+from autograder.course.manifest import load_course
+from autograder.messages import remote_failure
+
+# the words a learner needs to fix each mistake: they must reach the terminal whole
+FIX_WORDS = {
+    "tokenize-pads-to-max-length": "do not pad",
+    "model-reinitialises-the-encoder": "not from_config",
+    "train-evaluates-on-test": "use tokenized['validation']",
+    "evaluate-uses-argmin": "argmax of the logits",
+    "evaluate-binary-f1": "macro-F1 over all classes (average='macro')",
+    "evaluate-predict-without-eval": "call model.eval()",
+    "emotion-weights-not-inverted": "inverse of the frequency",
+    "emotion-weights-without-K": "N / (K * n_c)",
+    "emotion-zero-count-accepted": "a class with 0 examples",
+    "emotion-trainer-ignores-weights": "weighted_cross_entropy(outputs.logits, labels, self.class_weights)",
+    "emotion-loss-ignores-weights": "pass weight=weights",
+    "emotion-label-counts-skip-missing-labels": "labels that never occur included",
+    "emotion-report-without-labels": "labels=list(range(K))",
+    "emotion-most-confused-includes-diagonal": "only the off-diagonal cells",
+    "emotion-most-confused-ties-by-predicted": "then by true index",
+    "zero_shot-single-label-softmax-over-nli-classes": "softmax of the entailment logits across the labels",
+    "zero_shot-multi-label-softmax-over-labels": "softmax over its [contradiction, entailment] logits",
+    "zero_shot-entailment-index-hard-coded-in-nli": "entailment_index(model)",
+    "zero_shot-entailment-index-returns-2": "look the label up by name in model.config.label2id",
+    "zero_shot-contradiction-index-hard-coded-0": "softmax over its [contradiction, entailment] logits",
+    "zero_shot-mean-pool-includes-padding": "padding must not count",
+    "zero_shot-mcnemar-one-sided": "mcnemar_p",
+    "zero_shot-agreement-counts-correctness": "agreement: the share of texts",
+}
+PUBLIC = [m for m, (stage_id, _, _, check) in MUTANTS.items()
+          if check in load_course().stage(stage_id).public_checks(REPO_ROOT / "solutions")]
+
+
+def test_every_publicly_caught_mutant_has_fix_words():
+    assert set(PUBLIC) <= set(FIX_WORDS), sorted(set(PUBLIC) - set(FIX_WORDS))
+
+
+def _student_sees(work: Path, stage_id: str, monkeypatch) -> str:
+    """What `autograder check STAGE` prints, at a narrow terminal's width (soft-wrapped text is whole)."""
+    buffer = io.StringIO()
+    monkeypatch.setattr(student, "console", Console(file=buffer, width=80, soft_wrap=True))
+    code = student.run_public_checks(stage_id=stage_id, path=work)
+    assert code == 1
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", PUBLIC)
+def test_autograder_check_shows_the_fix_words(mutant, tmp_path, monkeypatch):
+    stage_id, old, new, check = MUTANTS[mutant]
+    stage = load_course().stage(stage_id)
+    shutil.copytree(REPO_ROOT / "exercises" / "checks", tmp_path / "checks")
+    source = (REPO_ROOT / "solutions" / f"{stage.module}.py").read_text()
+    (tmp_path / f"{stage.module}.py").write_text(source.replace(old, new))
+    shown = _student_sees(tmp_path, stage_id, monkeypatch)
+    assert f"x {check}" in shown, shown
+    assert FIX_WORDS[mutant] in shown, shown
+    assert "..." not in shown.split(FIX_WORDS[mutant])[0][-200:], "the message was cut before its fix words"
+
+
+class _Remote(Exception):
+    """A RemoteError's shape: what the runner sends back when the submission raised."""
+
+    limit = ""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.type, self.message = "ValueError", message
+
+    def mro(self) -> list[str]:
+        return ["ValueError", "Exception"]
+
+    def is_a(self, kind) -> bool:
+        return kind.__name__ in self.mro()
+
+    def where(self) -> str:
+        return " (in stage4_evaluate.py, line 12, in compute_metrics)"
+
+
+def test_remote_failure_keeps_the_fix_before_a_long_exception():
+    """The judge's words for an exception: the fix first, the exception's own text last and capped."""
+    text = remote_failure(_Remote("Target is multiclass but average='binary'. " + "x" * 5000), "compute_metrics(...)",
+                          fix="use average='macro'")
+    assert text.startswith("called compute_metrics(...): it raised ValueError; use average='macro'")
+    assert len(text) < 700 and text.rstrip().endswith(")")
+    plain = remote_failure(_Remote("boom"), "f()")
+    assert plain.startswith("called f(): it raised ValueError: boom")
