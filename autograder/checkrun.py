@@ -30,7 +30,8 @@ from autograder.course.manifest import Stage
 from autograder.messages import clean_text
 
 SHOWN_LIMIT = 700  # characters of one check's message in the terminal (the fix words come first)
-PYTEST_ARGS = ["-q", "--no-header", "-p", "no:cacheprovider", "-o", "addopts=", "--tb=no", "-W", "ignore"]
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-o", "addopts=", "-W", "ignore"]
+CHILD_ARGS = [*PYTEST_ARGS, "-q", "--no-header", "--tb=no"]  # in this process the terminal plugin is off
 
 
 @dataclass
@@ -197,7 +198,7 @@ def report_lines(run: StageRun) -> list[tuple[str, str]]:
 def main(argv: list[str]) -> int:
     """The child: ``python -m autograder.checkrun OUTCOMES.json CHECK_FILE...``."""
     collector = Collector()
-    code = pytest.main([*argv[1:], *PYTEST_ARGS], plugins=[collector])
+    code = pytest.main([*argv[1:], *CHILD_ARGS], plugins=[collector])
     Path(argv[0]).write_text(json.dumps(collector.outcomes))
     return int(code)
 

@@ -125,9 +125,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else _default_work_dir()
+    if args.watch:
+        from autograder.watch import watch
+
+        return watch(stage_id=args.stage, path=path)
     from autograder.student import run_public_checks
 
-    return run_public_checks(stage_id=args.stage, path=Path(args.path) if args.path else _default_work_dir())
+    return run_public_checks(stage_id=args.stage, path=path)
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
@@ -249,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="run the public checks of one stage (or all) and show a hint")
     c.add_argument("stage", nargs="?", help="stage id, e.g. tokenize")
     c.add_argument("--path", help="your work folder (default: ./exercises if present, else .)")
+    c.add_argument("--watch", action="store_true",
+                   help="keep running: check the stage again each time you save its file (Ctrl-C stops)")
     c.set_defaults(func=cmd_check)
 
     h = sub.add_parser("hint", help="show the next hint of a stage (or hint N, or --all)")

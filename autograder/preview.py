@@ -77,6 +77,7 @@ class NotebookProgress:
     output_dir: Path
     model_saved: bool = False
     validation: dict[str, float] = field(default_factory=dict)
+    verdict: list[str] = field(default_factory=list)  # autograder.verdict's lines for the last saved run
 
 
 def run_public_checks(path: Path, course: Course) -> list[StageProgress]:
@@ -140,6 +141,16 @@ def _validation_scores(predictions: Path) -> dict[str, float]:
     return {"accuracy": sum(y == p for y, p in pairs) / len(pairs), "macro_f1": sum(f1s) / len(f1s)}
 
 
+def _verdict(out: Path, nb: Notebook) -> list[str]:
+    """The notebook's own verdict for its last saved run (a broken predictions file: none)."""
+    from autograder.verdict import saved_run_verdict
+
+    try:
+        return saved_run_verdict(out, nb.notebook)
+    except (KeyError, ValueError, TypeError, ZeroDivisionError):
+        return []
+
+
 def notebook_progress(path: Path, course: Course) -> list[NotebookProgress]:
     """What each notebook left in ``outputs/<notebook>/`` when the student ran it."""
     found = []
@@ -147,7 +158,8 @@ def notebook_progress(path: Path, course: Course) -> list[NotebookProgress]:
         out = path / "outputs" / Path(nb.notebook).stem
         model = out / "model"
         found.append(NotebookProgress(nb, out, model_saved=(model / "config.json").is_file(),
-                                      validation=_validation_scores(out / "validation_predictions.jsonl")))
+                                      validation=_validation_scores(out / "validation_predictions.jsonl"),
+                                      verdict=_verdict(out, nb)))
     return found
 
 
@@ -217,7 +229,9 @@ def render(console, course: Course, stages: list[StageProgress], notebooks: list
     console.print(Text("A threshold is compared with the LOWER end of a 95% confidence interval of your model's "
                        "score on the hidden test split: aim a few points above it on the validation split."))
     for n in notebooks:
-        if n.validation:
+        if n.verdict:
+            console.print(Text("\n".join(n.verdict)))
+        elif n.validation:
             scores = ", ".join(f"{k} {v:.3f}" for k, v in n.validation.items())
             console.print(Text(f"{n.notebook.notebook}, your last run on the validation split: {scores} "
                                "(practice, not your grade)"))

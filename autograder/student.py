@@ -53,11 +53,11 @@ def _work_dir() -> Path:
     return Path("exercises") if Path("exercises").is_dir() and not Path("checks").is_dir() else Path(".")
 
 
-def check(*stage_ids: str, path: str | Path | None = None, stop: bool = True) -> list[StageRun]:
+def check(*stage_ids: str, path: str | Path | None = None, stop: bool = True) -> None:
     """In a notebook: ``check("tokenize")`` (or ``check()`` for every stage) runs the same public checks
     as `autograder check`, here in the kernel, importing the stage files as they are now, and shows the
     same messages and hint. With ``stop`` a failing stage raises :class:`ChecksFailed`, so Run All stops
-    here instead of minutes later inside training.
+    here instead of minutes later inside training. Returns nothing, so a notebook cell shows only the lines.
 
     When the grader runs the notebook (its copy of course.toml has no thresholds, see
     :func:`autograder.verdict.graded_run`) nothing is run: the grader has its own hidden checks, and a
@@ -67,19 +67,21 @@ def check(*stage_ids: str, path: str | Path | None = None, stop: bool = True) ->
 
     if graded_run():
         print("public checks: skipped (the grader runs its own hidden checks)")
-        return []
-    runs = run_here(_stages(stage_ids), Path(path) if path else _work_dir())
-    print_runs(runs, Console(force_jupyter=False, width=120, soft_wrap=True))
-    failing = [r.stage.id for r in runs if not r.passed]
+        return
+    work = Path(path) if path else _work_dir()
+    runs = run_here(_stages(stage_ids), work)
+    for run in runs:  # plain text: a notebook's output is no terminal
+        print("\n".join(text for _, text in report_lines(run)))
+    # a folder without checks/ (copied without them) says so above but is not stopped
+    failing = [r.stage.id for r in runs if not r.passed and (work / r.stage.public_check_file).exists()]
     if failing and stop:
         raise ChecksFailed(f"fix {', '.join(failing)} first: its public checks fail (messages and hint above); "
                            "then run this cell again")
-    return runs
 
 
 def hint(stage_id: str, number: int | None = None) -> None:
     """In a notebook: the next hint of a stage (``hint("tokenize")``), or hint ``number``; as `autograder hint`."""
-    show_hint(stage_id=stage_id, number=number, out=Console(force_jupyter=False, width=120, soft_wrap=True))
+    show_hint(stage_id=stage_id, number=number, out=Console(no_color=True, force_jupyter=False, soft_wrap=True))
 
 
 def show_hint(*, stage_id: str, number: int | None = None, show_all: bool = False,

@@ -124,12 +124,13 @@ class Baseline:
     label: str
     accuracy: float
 
-    def beside(self, accuracy: float | None, what: str = "validation accuracy") -> str:
-        """One line: the score beside the baseline, and a plain warning when it does not beat it."""
+    def beside(self, accuracy: float | None, what: str = "validation accuracy", also: str = "") -> str:
+        """One line: the score beside the baseline, and a plain warning when it does not beat it.
+        ``also``: other graded metrics, shown after the accuracy (", macro-F1 0.447")."""
         base = f"majority-class baseline {self.accuracy:.3f} (always '{self.label}')"
         if accuracy is None:
-            return f"{what}: not in the metrics (does compute_metrics return 'accuracy'?); {base}"
-        line = f"{what} {accuracy:.3f}   vs   {base}"
+            return f"{what}: not in the metrics (does compute_metrics return 'accuracy'?){also}; {base}"
+        line = f"{what} {accuracy:.3f}{also}   vs   {base}"
         if accuracy <= self.accuracy + 1e-9:
             line += ("\n⚠️  The model does not beat the majority-class baseline: it has learned nothing yet "
                      "(it may predict one class for everything). Check that stage 2 loads the pretrained "
@@ -155,9 +156,11 @@ def _baseline_callback_class():
             self.baseline = baseline
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            accuracy = (metrics or {}).get("eval_accuracy")
+            metrics = metrics or {}
+            f1 = metrics.get("eval_f1")  # stage 4's compute_metrics: the macro-F1, a graded metric of the capstone
+            also = f", macro-F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
             epoch = f"epoch {state.epoch:g}: " if state.epoch is not None else ""
-            print(epoch + self.baseline.beside(accuracy), flush=True)
+            print(epoch + self.baseline.beside(metrics.get("eval_accuracy"), also=also), flush=True)
 
     return BaselineCallback
 

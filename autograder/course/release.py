@@ -98,7 +98,8 @@ def _copy_data(target: Path) -> None:
         (dst / name).mkdir(parents=True, exist_ok=True)
         for split in RELEASED_SPLITS:
             shutil.copy2(src / name / f"{split}.jsonl", dst / name / f"{split}.jsonl")
-        public[name] = {**entry, "splits": {s: v for s, v in entry["splits"].items() if s in RELEASED_SPLITS}}
+        public[name] = {**entry, "splits": {s: v for s, v in entry["splits"].items() if s in RELEASED_SPLITS},
+                        "hidden_test_rows": entry["splits"]["test"]["rows"]}  # its size only: for the verdict
     (dst / "manifest.json").write_text(json.dumps(public, indent=2, sort_keys=True) + "\n")
     if "emotion" in public:
         (dst / "emotion" / "DATA_CARD.md").write_text(data_card(dst / "emotion", public["emotion"]["labels"]))
