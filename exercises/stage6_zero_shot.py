@@ -93,8 +93,8 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
 def embed(texts: list[str], model, tokenizer, batch_size: int = 32) -> torch.Tensor:
     """Sentence embeddings, as sentence-transformers' all-MiniLM-L6-v2 makes them.
 
-    Load that encoder with ``AutoModel.from_pretrained`` (no head) and its ``AutoTokenizer``.
-    For each batch of ``batch_size`` texts: tokenize with ``padding=True, truncation=True,
+    ``model`` and ``tokenizer`` arrive loaded: the bare encoder (``AutoModel``, no classification head)
+    and its tokenizer, as the emotion notebook passes them; do not load anything here. For each batch of ``batch_size`` texts: tokenize with ``padding=True, truncation=True,
     max_length=256`` (the length sentence-transformers uses for this model), run the model (eval
     mode, ``torch.no_grad()``), :func:`mean_pool` its ``last_hidden_state`` with
     the attention mask, then L2-normalise each vector (``torch.nn.functional.normalize``, dim=-1).
