@@ -294,8 +294,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+STUDENT_COMMANDS = ("status", "check", "hint", "model")
+
+
+def _student_commands_only(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """In a student's copy (no graders inside) the command offers, and `--help` lists, student commands only."""
+    from autograder.preview import student_copy_message
+
+    if student_copy_message() is None:
+        return parser
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in [n for n in sub.choices if n not in STUDENT_COMMANDS]:
+        del sub.choices[name]
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest in STUDENT_COMMANDS]
+    parser.description = "Practise the fine-tuning course: your progress, the public checks, hints."
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _student_commands_only(build_parser()).parse_args(argv)
     try:
         return args.func(args)
     except (FileNotFoundError, KeyError) as exc:

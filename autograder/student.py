@@ -11,7 +11,7 @@ from rich.console import Console
 from autograder.checkrun import StageRun, report_lines, run_here, run_in_child
 from autograder.course.manifest import Stage, load_course
 
-console = Console()
+console = Console(soft_wrap=True)  # a message is never broken into lines inside its fix words
 
 
 def _stages(stage_ids: tuple[str, ...] | list[str]) -> list[Stage]:

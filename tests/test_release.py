@@ -174,3 +174,30 @@ def test_plain_pytest_inside_the_release_runs_the_public_checks_without_warnings
     failed = [ln for ln in output.splitlines() if ln.startswith(("FAILED", "ERROR"))]
     assert failed and all(ln.startswith("FAILED checks/test_stage") for ln in failed), failed
     assert all("NotImplementedError: not written yet" in ln for ln in failed), failed
+
+
+def test_the_student_copy_offers_student_commands_only(released):
+    """`autograder --help` in the release lists status, check, hint (and model); instructor commands are gone."""
+    out, _ = released
+    env = {**os.environ, "PYTHONPATH": str(out)}
+    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "--help"], cwd=out, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for command in ("status", "check", "hint"):
+        assert command in proc.stdout
+    for command in ("grade", "grade-batch", "release", "stubs", "collect", "data"):
+        assert not re.search(rf"\b{command}\b(?!-)", proc.stdout.replace("grade comes", "")), (command, proc.stdout)
+    watch = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "--help"], cwd=out, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert "--watch" in watch.stdout
+
+
+def test_the_student_manifest_has_no_grading_paths_or_sections(released):
+    import tomllib
+
+    out, _ = released
+    text = (out / "course.toml").read_text()
+    assert "solutions/" not in text and "grading/graders" not in text
+    manifest = tomllib.loads(text)
+    assert "sandbox" not in manifest and "cluster" not in manifest
+    assert all(nb["thresholds"] for nb in manifest["notebooks"])

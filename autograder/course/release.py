@@ -53,11 +53,24 @@ def strip_thresholds(manifest_text: str) -> str:
     return "\n".join(kept) + "\n"
 
 
+GRADING_SECTIONS = ("sandbox", "cluster")  # "# ---- NAME" blocks of course.toml that only the grader reads
+STUDENT_HEADER = ("# The course manifest: stages, hints, the hidden checks' points and the notebooks' thresholds.\n"
+                  "# A stage's id is its name everywhere: <module>.py and checks/test_<module>.py.")
+
+
 def student_manifest(manifest_text: str) -> str:
-    """course.toml for students: thresholds kept (a student should know the bar before the grade),
-    the instructor's calibration notes dropped (seeds, broken variants: noise for a student)."""
-    kept = [ln for ln in manifest_text.splitlines() if not ln.lstrip().startswith("# calibr")]
-    return "\n".join(kept) + "\n"
+    """course.toml for students: thresholds kept (a student should know the bar before the grade);
+    dropped: the instructor's calibration notes (seeds, broken variants), the grading sandbox's and
+    the cluster's sections, and comments naming files a student copy does not hold (solutions/, graders)."""
+    blocks = re.split(r"(?m)^(?=# -{20,} )", manifest_text)
+    kept = [b for b in blocks if b.split("\n", 1)[0].rsplit(" ", 1)[-1] not in GRADING_SECTIONS]
+    lines = [ln for ln in "".join(kept).splitlines()
+             if not ln.lstrip().startswith("# calibr") and not (ln.startswith("#") and _names_grading_files(ln))]
+    return STUDENT_HEADER + "\n" + "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _names_grading_files(line: str) -> bool:
+    return any(part in line for part in ("solutions/", "grading/graders", "graders,", "(graders"))
 
 
 def student_pyproject(text: str) -> str:
