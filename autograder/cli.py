@@ -295,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 STUDENT_COMMANDS = ("status", "check", "hint", "model")
+ANSWERED_IN_A_STUDENT_COPY = ("grade", "grade-batch")  # unlisted there, they say where grading happens
 
 
 def _student_commands_only(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -304,9 +305,10 @@ def _student_commands_only(parser: argparse.ArgumentParser) -> argparse.Argument
     if student_copy_message() is None:
         return parser
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name in [n for n in sub.choices if n not in STUDENT_COMMANDS]:
+    for name in [n for n in sub.choices if n not in STUDENT_COMMANDS + ANSWERED_IN_A_STUDENT_COPY]:
         del sub.choices[name]
     sub._choices_actions = [a for a in sub._choices_actions if a.dest in STUDENT_COMMANDS]
+    sub.metavar = "{" + ",".join(STUDENT_COMMANDS) + "}"
     parser.description = "Practise the fine-tuning course: your progress, the public checks, hints."
     return parser
 
