@@ -8,6 +8,7 @@ tier is timed with the sandbox on and off (``--repeat`` runs, alternating, the m
     python scripts/benchmark.py [--model-tier] [--repeat 3]
     python scripts/benchmark.py --batch 6 [--batch-stage tokenize]   # grade-batch on 1 and 2 Dask workers
     python scripts/benchmark.py --status [--repeat 3]   # autograder status vs pytest checks, fresh release
+    python scripts/benchmark.py --structural-profile [--repeat 3]   # judges per stage / per core, warm runners
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--training", action="store_true", help="only: seconds per epoch of each training lever")
     parser.add_argument("--busy", action="store_true", help="only: two trainings on the same cores, by how long "
                         "OpenMP threads spin")
+    parser.add_argument("--structural-profile", action="store_true", help="only: the structural tier graded "
+                        "three ways (a judge per stage, a judge per core, warm runners), --repeat times each")
     parser.add_argument("--status", action="store_true", help="only: `autograder status` vs plain `pytest checks` "
                         "in a fresh student release (target <= 1.5x)")
     args = parser.parse_args()
@@ -55,6 +58,11 @@ def main() -> None:
         from bench_training import training_benchmark
 
         training_benchmark()
+        return
+    if args.structural_profile:
+        from bench_structural import structural_profile
+
+        structural_profile(args.repeat)
         return
     if args.status:
         from bench_status import status_benchmark

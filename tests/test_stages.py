@@ -29,14 +29,16 @@ def test_stub_fails_every_check_with_a_message(stage):
     assert passed == [], f"the stub passes {passed}"
     assert result.score == 0
     assert all(c.message for c in result.checks)
+    # graded, not crashed: a grader that fails on every submission must not pass this test
+    assert not result.error, result.error
+    assert not [c.message for c in result.checks if c.message.startswith("not graded")]
 
 
 def test_every_grader_check_is_in_the_manifest():
     import ast
 
     for stage in load_course().stages:
-        if not stage.grader_file.exists():
-            continue
+        assert stage.grader_file.exists(), f"{stage.id}: no grader file {stage.grader_file.name}"
         tree = ast.parse(stage.grader_file.read_text())
         names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
         assert names == set(stage.checks), f"{stage.id}: graders {sorted(names)} vs manifest {sorted(stage.checks)}"
@@ -66,3 +68,4 @@ def test_stub_returning_its_input_scores_zero(stage, tmp_path):
     passed = [c.name for c in result.checks if c.passed]
     assert passed == [] and result.score == 0, f"a stub that returns its input passes {passed}"
     assert all(c.message for c in result.checks)
+    assert not [c.message for c in result.checks if c.message.startswith("not graded")]
