@@ -5,13 +5,13 @@ before its first check, and every stage (and every restart after a crash) paid i
 zygote pays it once per grade, inside the same jail, and forks a fresh runner for each stage
 (``runner.main`` in the child, which then imports the submission). The zygote itself never
 imports a submission module, so no stage can leave state for another in it; a stage's whole
-process tree is killed before the next stage forks (the jail's pid namespace lists it).
+process tree is killed before the next stage forks.
 
 Control protocol (a Unix socket from the judge, ``--zygote FD``): one JSON object per message.
 ``{"op": "fork", "args": [...]}`` carries three descriptors (the runner's stdin, its reply
 channel and its log) and answers ``{"pid": N}``; ``{"op": "status", "pid": N}`` answers
 ``{"code": C}`` (None while alive; negative: the signal); ``{"op": "kill"}`` kills every
-process of the jail but pid 1 (bwrap) and the zygote, reaps, and answers ``{}``.
+descendant of the zygote (a child subreaper: orphans stay below it), reaps, and answers ``{}``.
 This file imports nothing from the ``autograder`` package (which is not mounted in the jail).
 """
 
@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 
-PR_SET_DUMPABLE = 4
+PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 WARM = ("numpy", "torch", "safetensors.torch", "transformers", "datasets", "sklearn.metrics",
         "transformers.modeling_utils", "transformers.trainer", "transformers.models.bert.modeling_bert",
         "transformers.models.distilbert.modeling_distilbert", "transformers.pipelines")
@@ -49,17 +49,49 @@ def _dumpable(flag: int) -> None:
         pass
 
 
+def _subreaper() -> None:
+    """Orphans of a runner come to the zygote (not to the jail's init), so they can be found and killed."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _kill_all_but_us() -> None:
+def _descendants(root: int) -> list[int]:
+    """Every process below ``root``, from /proc's parent links (the zygote is a subreaper, so a
+    runner's orphans, daemonised or not, are re-parented to it and stay below it)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            found.append(kid)
+            todo.append(kid)
+    return found
+
+
+def _kill_descendants() -> None:
+    """Kill the runners and everything they started; never anything else (with the jail off,
+    /proc lists the whole machine)."""
     me = os.getpid()
-    for _ in range(3):
-        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
-        if not others:
+    for _ in range(5):
+        below = _descendants(me)
+        if not below:
             return
-        for pid in others:
+        for pid in below:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -71,6 +103,7 @@ def serve(control_fd: int, runner_main) -> int:
     """Answer the judge until it closes the socket; ``runner_main(argv)`` runs in each child."""
     warm()
     _dumpable(0)
+    _subreaper()
     sock = socket.socket(fileno=control_fd)
     codes: dict[int, int] = {}
     while True:
@@ -92,7 +125,7 @@ def serve(control_fd: int, runner_main) -> int:
         elif op == "status":
             reply = {"code": _status(int(req.get("pid", 0)), codes)}
         elif op == "kill":
-            _kill_all_but_us()
+            _kill_descendants()
             _reap(codes)
             reply = {}
         else:
@@ -100,7 +133,7 @@ def serve(control_fd: int, runner_main) -> int:
                 os.close(fd)
             reply = {"error": f"unknown op {op!r}"}
         sock.sendall(json.dumps(reply).encode())
-    _kill_all_but_us()
+    _kill_descendants()
     return 0
 
 
