@@ -21,7 +21,7 @@ STAGES = ["tokenize", "model"]
 MODULES = {"tokenize": "stage1_tokenize.py", "model": "stage2_model.py"}
 # student -> expected score over tokenize + model (10 points each)
 EXPECTED = {"solution": 20, "stubs": 0, "partial_tokenize": 10, "partial_model": 10,
-            "partial_padding": 4, "partial_syntax_zip": 10}
+            "partial_padding": 3, "partial_syntax_zip": 10}  # padding: only loading (1) and the splits (2) pass
 
 
 def _make(folder, tokenize: str, model: str):

@@ -170,5 +170,8 @@ def test_tokenize_dataset_drops_text_and_uses_torch(sub, tiny_tokenizer, remote_
     want = tiny_tokenizer(TEXTS, truncation=True, max_length=max_length)["input_ids"]
     got = [row["input_ids"].tolist() if hasattr(row["input_ids"], "tolist") else list(row["input_ids"])
            for row in train["rows"]]
+    padded = [len(row) for row in got] == [max_length] * len(got) and any(len(w) < max_length for w in want)
+    why = ("every row is padded to max_length: do not pad here (padding=False, the default); the data collator "
+           "pads each batch later" if padded else "pass max_length through to tokenize_batch")
     expect(got == want, f"input_ids of the train split differ from the tokenizer's output with "
-                        f"max_length={max_length}: pass max_length through to tokenize_batch")
+                        f"max_length={max_length}: {why}")
