@@ -100,6 +100,14 @@ def read_at(dir_fd: int, name: str, cap: int) -> bytes:
             raise ScratchError(f"the saved {_shown(name)} is {st.st_size >> 20} MiB, over the {cap >> 20} MiB "
                                "the grader reads")
         data = f.read(cap + 1)  # it may have grown since fstat: never read past the cap
+        # A hard link opened just before its name was replaced reads nlink 1 on the descriptor; so,
+        # after reading, the name must still be this inode and have no other name.
+        try:
+            now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            raise _refused(name, exc) from None
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or now.st_nlink != 1:
+            raise ScratchError(f"the saved {_shown(name)} changed while the grader read it: it is not read")
     if len(data) > cap:
         raise ScratchError(f"the saved {_shown(name)} grew past the {cap >> 20} MiB the grader reads")
     return data
