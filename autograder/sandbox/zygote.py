@@ -106,6 +106,7 @@ def serve(control_fd: int, runner_main) -> int:
     _subreaper()
     sock = socket.socket(fileno=control_fd)
     codes: dict[int, int] = {}
+    supervisors: dict[int, int] = {}  # supervisor pid -> its runner's pid
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
@@ -116,17 +117,12 @@ def serve(control_fd: int, runner_main) -> int:
         req = json.loads(msg)
         op = req.get("op")
         if op == "fork" and len(fds) == 3:
-            pid = os.fork()
-            if pid == 0:
-                _child(sock, fds, req.get("args", []), runner_main)
-            for fd in fds:
-                os.close(fd)
-            reply = {"pid": pid}
+            reply = {"pid": _fork(sock, fds, req.get("args", []), runner_main, supervisors)}
         elif op == "status":
-            reply = {"code": _status(int(req.get("pid", 0)), codes)}
+            reply = {"code": _status(int(req.get("pid", 0)), codes, supervisors)}
         elif op == "kill":
             _kill_descendants()
-            _reap(codes)
+            _reap(codes, supervisors)
             reply = {}
         else:
             for fd in fds:
@@ -137,7 +133,39 @@ def serve(control_fd: int, runner_main) -> int:
     return 0
 
 
-def _reap(codes: dict[int, int]) -> None:
+def _fork(sock: socket.socket, fds: list[int], args: list[str], runner_main, supervisors: dict[int, int]) -> int:
+    """A runner whose parent is a small supervisor, not the zygote: a submission that kills its
+    parent (``os.kill(os.getppid(), SIGKILL)``) kills the supervisor only; the runner, re-parented
+    to the zygote (a subreaper), goes on answering. The supervisor exits with the runner's status."""
+    read, write = os.pipe()
+    supervisor = os.fork()
+    if supervisor == 0:
+        code = 1
+        try:
+            os.close(read)
+            runner = os.fork()
+            if runner == 0:
+                os.close(write)
+                _child(sock, fds, args, runner_main)
+            sock.close()
+            for fd in fds:
+                os.close(fd)
+            os.write(write, str(runner).encode())
+            os.close(write)
+            status = _code(os.waitpid(runner, 0)[1])
+            code = 128 - status if status < 0 else min(status, 127)
+        finally:
+            os._exit(code)
+    os.close(write)
+    runner = int(os.read(read, 32) or b"0")
+    os.close(read)
+    for fd in fds:
+        os.close(fd)
+    supervisors[supervisor] = runner
+    return runner
+
+
+def _reap(codes: dict[int, int], supervisors: dict[int, int]) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -145,11 +173,17 @@ def _reap(codes: dict[int, int]) -> None:
             return
         if pid == 0:
             return
-        codes[pid] = _code(status)
+        if pid in supervisors:
+            runner = supervisors.pop(pid)
+            if os.WIFEXITED(status) and runner not in codes:  # killed by its runner: the runner lives on
+                code = os.WEXITSTATUS(status)
+                codes[runner] = -(code - 128) if code > 128 else code
+        else:
+            codes[pid] = _code(status)
 
 
-def _status(pid: int, codes: dict[int, int]) -> int | None:
-    _reap(codes)
+def _status(pid: int, codes: dict[int, int], supervisors: dict[int, int]) -> int | None:
+    _reap(codes, supervisors)
     return codes.get(pid)
 
 
