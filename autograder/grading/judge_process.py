@@ -1,9 +1,12 @@
 """One judge process: pytest over some stages' hidden grader files, its job file, its records.
 
-The judge's settings travel in a job file named on its command line (never in environment
-variables: its environment is an allow-list, and nothing of the grader's may ride along into a
-jail). It appends one JSON record per check to the results file as the check ends, so a judge
-that hangs or crashes half-way keeps what it recorded; records are validated and scored here.
+The judge runs pytest on the *hidden grader files* only; the submission's folder is a path in
+its job file, handed to the jailed runner (``grading/judge.py``), and never imported, executed
+or put on ``sys.path`` here or in the judge. The judge's settings travel in that job file,
+named on its command line (never in environment variables: its environment is an allow-list,
+and nothing of the grader's may ride along into a jail). It appends one JSON record per check
+to the results file as the check ends, so a judge that hangs or crashes half-way keeps what it
+recorded; records are validated and scored here.
 """
 
 from __future__ import annotations

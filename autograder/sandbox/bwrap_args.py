@@ -85,7 +85,7 @@ def single(bwrap: str, mounts: list[str], env: dict[str, str], argv: list[str], 
 
 
 def two_step(bwrap: str, mounts: list[str], env: dict[str, str], argv: list[str], *, uid: int,
-             seccomp_fd: int | None, scratch: Path | None, tmp_size: int) -> list[str]:
+             seccomp_fd: int | None, scratch: Path | None, tmp_size: int, chdir: str = INSIDE_SCRATCH) -> list[str]:
     """Outer bwrap (root: the view) -> setpriv (the job's uid, no capabilities) -> inner bwrap."""
     setpriv = setpriv_path() or "setpriv"
     outer = [bwrap, "--die-with-parent", "--clearenv", "--setenv", "PATH", OUTER_PATH,
@@ -102,4 +102,4 @@ def two_step(bwrap: str, mounts: list[str], env: dict[str, str], argv: list[str]
         inner += ["--seccomp", str(seccomp_fd)]
     for key, value in env.items():
         inner += ["--setenv", key, value]
-    return [*outer, *inner, "--chdir", INSIDE_SCRATCH, "--", *argv]
+    return [*outer, *inner, "--chdir", chdir, "--", *argv]

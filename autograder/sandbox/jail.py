@@ -40,6 +40,8 @@ from autograder.sandbox.limits import memory_cap, new_cgroups, preexec, process_
 from autograder.sandbox.plain_files import SKIP_DIRS, copy_plain_files  # noqa: F401 - where callers look
 
 JAIL_UIDS = (3_000_000, 3_999_999)  # host uids of root-started jails: no passwd entry, own nothing
+MS_NOSUID, MS_NODEV = 2, 4  # mount(2) flags of the job's scratch tmpfs
+SCRATCH_DIRS = ("scratch/home", "scratch/tmp", "scratch/shm")
 
 
 class SandboxRequired(RuntimeError):
@@ -97,8 +99,7 @@ def _probe_two_step(bwrap: str, true: str) -> bool:
     binds = [("--ro-bind", Path(d), d) for d in SYSTEM_DIRS if Path(d).exists()]
     mounts = bwrap_args.view(binds, scratch=Path("/"), disk_tmpfs=False, tmp_size=1 << 20)
     cmd = bwrap_args.two_step(bwrap, mounts, {}, [true], uid=JAIL_UIDS[0], seccomp_fd=None, scratch=None,
-                              tmp_size=1 << 20)
-    cmd = [c for c in cmd if c not in ("--chdir", INSIDE_SCRATCH)]  # the probe mounts no scratch
+                              tmp_size=1 << 20, chdir="/")  # the probe mounts no scratch
     return _run(cmd).returncode == 0
 
 
@@ -229,10 +230,6 @@ class Job:
             _libc().umount2(str(self.scratch).encode(), 2)  # MNT_DETACH
             self.mounted = False
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-MS_NOSUID, MS_NODEV = 2, 4
-SCRATCH_DIRS = ("scratch/home", "scratch/tmp", "scratch/shm")
 
 
 def course_metrics_paths() -> tuple[Path, ...]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from autograder.course.manifest import Limits
 
 CGROUP_PARENT = "autograder-jobs"
-V1, V2 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")  # v1: one folder per controller below it; v2: the unified tree itself
 
 
 def _process_count(uid: int) -> int:
@@ -63,17 +63,17 @@ def _root(controller: str) -> Path | None:
         return None
     marker = "pids.max" if controller == "pids" else None
     candidates: list[tuple[Path, str]] = []
-    v1 = V1 / controller
+    v1 = CGROUP_ROOT / controller
     if (v1 / "cgroup.procs").exists():
         candidates.append((v1, marker or "memory.limit_in_bytes"))
-    controllers = V2 / "cgroup.controllers"
+    controllers = CGROUP_ROOT / "cgroup.controllers"
     if controllers.exists() and controller in controllers.read_text().split():
-        candidates.append((V2, marker or "memory.max"))
+        candidates.append((CGROUP_ROOT, marker or "memory.max"))
     for base, wanted in candidates:
         parent = base / CGROUP_PARENT
         try:
             parent.mkdir(exist_ok=True)
-            if base == V2:  # v2: the controller must be handed down to the children
+            if base == CGROUP_ROOT:  # v2: the controller must be handed down to the children
                 (base / "cgroup.subtree_control").write_text(f"+{controller}")
                 (parent / "cgroup.subtree_control").write_text(f"+{controller}")
         except OSError:
