@@ -111,7 +111,7 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from autograder.course.release import build_release
+    from autograder.release import build_release
 
     files = build_release(Path(args.out), check=not args.no_check, git=not args.no_git)
     print(f"released {len(files)} files to {args.out}" + ("" if args.no_git else " (a git repository, one commit)"))

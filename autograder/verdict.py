@@ -27,7 +27,7 @@ METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 
 def graded_run() -> bool:
     """True in the grader's run of a notebook: its jail gets a course.toml without thresholds
-    (autograder.course.release.strip_thresholds), which no student copy has."""
+    (autograder.course.manifest.strip_thresholds), which no student copy has."""
     return not any(nb.thresholds for nb in load_course().notebooks)
 
 

@@ -26,7 +26,7 @@ def _timed(cmd: list[str], cwd: Path) -> float:
 
 def status_benchmark(repeat: int = 3) -> float:
     """Print both medians and their ratio; returns the ratio (status / pytest)."""
-    from autograder.course.release import build_release
+    from autograder.release import build_release
 
     with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
         out = Path(tmp) / "student-repo"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autograder import cli, preview
-from autograder.course import release
+from autograder import release
 from autograder.course.manifest import load_course
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.course import release
+from autograder import release
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_check_reimports_the_edited_stage_file(tmp_path):
 
 def test_check_is_skipped_in_the_graders_run(tmp_path, monkeypatch, capsys):
     """The grader's jail gets a course.toml without thresholds: a public check must never stop its run."""
-    from autograder.course.release import strip_thresholds
+    from autograder.course.manifest import strip_thresholds
 
     manifest = tmp_path / "course.toml"
     manifest.write_text(strip_thresholds((REPO_ROOT / "course.toml").read_text()))

@@ -7,6 +7,7 @@ here, so a stage is described in exactly one place.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -201,3 +202,11 @@ def _load(path: str) -> Course:
 def load_course(path: str | Path | None = None) -> Course:
     """Load (and cache) the manifest; COURSE_MANIFEST overrides the repository's course.toml."""
     return _load(str(path or manifest_path()))
+
+
+def strip_thresholds(manifest_text: str) -> str:
+    """course.toml without the model tier's thresholds (and their calibration comments): what a
+    notebook's jailed kernel gets, which has no use for them."""
+    lines = manifest_text.splitlines()
+    kept = [ln for ln in lines if not re.match(r"\s*thresholds\s*=", ln) and not ln.lstrip().startswith("# calibr")]
+    return "\n".join(kept) + "\n"

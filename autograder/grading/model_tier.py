@@ -80,7 +80,7 @@ _RUNNING: set[subprocess.Popen] = set()
 def prepare_inputs(job: Job, nb: Notebook) -> Path:
     """The job's read-only inputs: the train and validation splits (hash-checked), their manifest,
     and the course manifest without thresholds. Returns the ``data_dir`` to pass to the notebook."""
-    from autograder.course.release import strip_thresholds
+    from autograder.course.manifest import strip_thresholds
 
     data = job.inputs / "data"
     (data / nb.dataset).mkdir(parents=True, exist_ok=True)

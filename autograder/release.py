@@ -30,7 +30,7 @@ INSTRUCTOR_ONLY = ("stubs.py", "release.py",  # need solutions/ to work; nothing
                    "classroom.py", "instructor-grade.yml")  # the graded run: the instructor's side only
 STUDENT_WORKFLOW = "practice.yml"  # templates/practice.yml -> .github/workflows/practice.yml
 RELEASED_SPLITS = ("train", "validation")
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 GITIGNORE = """\
 # what the notebooks write (the grader runs them again on its side)
 outputs/
@@ -43,14 +43,6 @@ __pycache__/
 .course_hints.json
 """
 GIT_IDENTITY = {"user.name": "Course release", "user.email": "course-release@localhost"}
-
-
-def strip_thresholds(manifest_text: str) -> str:
-    """course.toml without the model tier's thresholds (and their calibration comments): what a
-    notebook's jailed kernel gets, which has no use for them."""
-    lines = manifest_text.splitlines()
-    kept = [ln for ln in lines if not re.match(r"\s*thresholds\s*=", ln) and not ln.lstrip().startswith("# calibr")]
-    return "\n".join(kept) + "\n"
 
 
 GRADING_SECTIONS = ("sandbox", "cluster")  # "# ---- NAME" blocks of course.toml that only the grader reads
