@@ -41,7 +41,7 @@ def _notebook(name: str) -> Notebook:
 
 def score(metric: str, y_true: list, y_pred: list, labels: list) -> tuple[float, float, float]:
     """(value, lower, upper) of a graded metric, computed as the grader's evaluator computes it."""
-    from autograder.grading.stats import bootstrap_macro_f1, wilson_interval
+    from autograder.stats import bootstrap_macro_f1, wilson_interval
 
     if metric == "accuracy":
         correct = sum(t == p for t, p in zip(y_true, y_pred, strict=True))

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import f1_score
 
-from autograder.grading.stats import _per_class_f1, bootstrap_macro_f1, mcnemar_exact, wilson_interval
+from autograder.stats import _per_class_f1, bootstrap_macro_f1, mcnemar_exact, wilson_interval
 
 
 def test_wilson_interval_known_value():

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from autograder.course.split_hashes import SplitIntegrityError, expected, labels, verified_bytes
-from autograder.grading.stats import bootstrap_macro_f1, mcnemar_exact, wilson_interval
+from autograder.stats import bootstrap_macro_f1, mcnemar_exact, wilson_interval
 
 ZERO_SHOT_TEMPLATE = "This example is {}."
 

@@ -2,6 +2,9 @@
 
 A threshold is compared with the *lower bound* of a 95% interval: a model passes only when
 the data make it unlikely that its true accuracy is below the threshold.
+
+Shared by the grader's evaluator (autograder.grading.evaluator) and the student's verdict
+(autograder.verdict), so a student's copy computes the same intervals without the grading side.
 """
 
 from __future__ import annotations
