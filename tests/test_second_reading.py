@@ -1,0 +1,92 @@
+"""The blind second reading of the emotion corpus: the record covers the corpus, and the data
+card states what scripts/blind_relabel.py computes from it (issue 22, item 1)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from collections import Counter
+
+import pytest
+
+from autograder import REPO_ROOT
+from autograder.course.data import SPLITS, load_splits
+
+CARD = REPO_ROOT / "datasets_cache" / "emotion" / "DATA_CARD.md"
+
+
+@pytest.fixture(scope="module")
+def script():
+    path = REPO_ROOT / "scripts" / "blind_relabel.py"
+    spec = importlib.util.spec_from_file_location("blind_relabel", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module            # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def section() -> str:
+    text = CARD.read_text(encoding="utf-8")
+    return text.split("## Second reading", 1)[1].split("\n## ", 1)[0]
+
+
+def test_record_covers_every_corpus_text_exactly_once(script):
+    corpus = script.load_corpus()
+    rec = [json.loads(line) for line in script.RECORD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert sorted(r["id"] for r in rec) == list(range(len(corpus)))
+    for r in rec:
+        row = corpus[r["id"]]
+        assert r["sha256"] == script.text_sha(row["text"])
+        assert r["original"] == row["label"]
+        assert r["second"] in script.LABELS
+    assert script.load_record() == rec                   # its own staleness check passes too
+
+
+def test_card_states_the_figures_agreement_prints(script, section):
+    f = script.figures(script.load_record())
+    assert script.markdown(f) in section, "DATA_CARD.md is stale: copy `blind_relabel.py agreement`'s table"
+    stated = {(o, s): int(k) for o, s, k in re.findall(r"^- (\w+) -> (\w+): (\d+)", section, re.M)}
+    assert stated == dict(f.confusions)
+    disagreeing = sorted(((c, n - a) for c, (n, a) in f.per_class.items()), key=lambda ck: -ck[1])
+    next_step = f"{f.n - f.agree} texts: " + ", ".join(f"{c} {k}" for c, k in disagreeing)
+    assert next_step in section.replace("\n", " ")   # the texts to rewrite or drop, per class
+
+
+def test_card_states_where_the_disagreements_sit(script, section):
+    split_of = {t: s for s, d in load_splits("emotion", SPLITS).items() for t in d["text"]}
+    texts = [r["text"] for r in script.load_corpus()]
+    per_split = Counter(split_of[texts[r["id"]]] for r in script.load_record() if r["original"] != r["second"])
+    flat = section.replace("\n", " ")
+    assert (f"{per_split['test']} of them in the hidden test split, {per_split['validation']} in "
+            f"validation, {per_split['train']} in train") in flat
+
+
+def test_kappa_matches_sklearn(script):
+    from sklearn.metrics import cohen_kappa_score
+
+    rec = script.load_record()
+    ours = script.figures(rec).kappa
+    assert ours == pytest.approx(cohen_kappa_score([r["original"] for r in rec], [r["second"] for r in rec]))
+
+
+def test_prepare_hides_label_split_and_order(script, tmp_path):
+    paths = script.prepare(work=tmp_path)
+    corpus = script.load_corpus()
+    lines = [line.split("\t") for p in paths for line in p.read_text(encoding="utf-8").splitlines()]
+    assert all(len(parts) == 2 for parts in lines)                           # id and text, nothing else
+    assert sorted(t for _, t in lines) == sorted(r["text"] for r in corpus)  # every text once
+    assert {oid for oid, _ in lines} == set(script.opaque_ids(corpus))
+    assert [t for _, t in lines[:50]] != [r["text"] for r in corpus[:50]]    # shuffled
+    assert max(len(p.read_text().splitlines()) for p in paths) <= script.BATCH_SIZE
+
+
+def test_figures_on_a_small_record(script):
+    rec = [{"original": "joy", "second": "joy"}, {"original": "joy", "second": "surprise"},
+           {"original": "fear", "second": "fear"}, {"original": "fear", "second": "fear"}]
+    f = script.figures(rec)
+    assert (f.agree, f.overall, f.share("joy"), f.share("fear")) == (3, 0.75, 0.5, 1.0)
+    assert f.confusions == [(("joy", "surprise"), 1)]
+    assert f.to_fix("joy") == 1 and f.to_fix("fear") == 0    # 2 joy texts: 85% needs both
