@@ -4,5 +4,6 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-#: The repository root (course.toml, solutions/, exercises/, datasets_cache/ live here).
+#: The folder above the package: the course's repository or a student's copy (course.toml and
+#: datasets_cache/ live here).
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -7,15 +7,13 @@ import os
 import sys
 from pathlib import Path
 
+from autograder.student_cli import add_student_commands, run
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # the judge computes beside the runner it judges: OpenMP threads that spin only briefly keep two
 # processes on the same cores from slowing each other many times over (procs.thread_env)
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-
-
-def _default_work_dir() -> Path:
-    return Path("exercises") if Path("exercises").is_dir() else Path(".")
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -116,29 +114,6 @@ def cmd_release(args: argparse.Namespace) -> int:
     files = build_release(Path(args.out), check=not args.no_check, git=not args.no_git)
     print(f"released {len(files)} files to {args.out}" + ("" if args.no_git else " (a git repository, one commit)"))
     return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from autograder.preview import show_status
-
-    return show_status(path=Path(args.path) if args.path else _default_work_dir())
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    path = Path(args.path) if args.path else _default_work_dir()
-    if args.watch:
-        from autograder.watch import watch
-
-        return watch(stage_id=args.stage, path=path)
-    from autograder.student import run_public_checks
-
-    return run_public_checks(stage_id=args.stage, path=path)
-
-
-def cmd_hint(args: argparse.Namespace) -> int:
-    from autograder.student import show_hint
-
-    return show_hint(stage_id=args.stage, number=args.number, show_all=args.all)
 
 
 def cmd_stubs(args: argparse.Namespace) -> int:
@@ -247,22 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-git", action="store_true", help="do not make the release a git repository")
     r.set_defaults(func=cmd_release)
 
-    st = sub.add_parser("status", help="your progress, the hidden checks' points, the notebooks' thresholds")
-    st.add_argument("--path", help="your work folder (default: ./exercises if present, else .)")
-    st.set_defaults(func=cmd_status)
-
-    c = sub.add_parser("check", help="run the public checks of one stage (or all) and show a hint")
-    c.add_argument("stage", nargs="?", help="stage id, e.g. tokenize")
-    c.add_argument("--path", help="your work folder (default: ./exercises if present, else .)")
-    c.add_argument("--watch", action="store_true",
-                   help="keep running: check the stage again each time you save its file (Ctrl-C stops)")
-    c.set_defaults(func=cmd_check)
-
-    h = sub.add_parser("hint", help="show the next hint of a stage (or hint N, or --all)")
-    h.add_argument("stage")
-    h.add_argument("number", nargs="?", type=int, help="show hint N (1-based)")
-    h.add_argument("--all", action="store_true", help="show every hint of the stage")
-    h.set_defaults(func=cmd_hint)
+    add_student_commands(sub)  # status, check, hint: the student command's own
 
     s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/ (or --check it)")
     s.add_argument("--check", action="store_true")
@@ -294,41 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-STUDENT_COMMANDS = ("status", "check", "hint", "model")
-ANSWERED_IN_A_STUDENT_COPY = ("grade", "grade-batch")  # unlisted there, they say where grading happens
-
-
-def _student_commands_only(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """In a student's copy (no graders inside) the command offers, and `--help` lists, student commands only."""
-    from autograder.preview import student_copy_message
-
-    if student_copy_message() is None:
-        return parser
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name in [n for n in sub.choices if n not in STUDENT_COMMANDS + ANSWERED_IN_A_STUDENT_COPY]:
-        del sub.choices[name]
-    sub._choices_actions = [a for a in sub._choices_actions if a.dest in STUDENT_COMMANDS]
-    sub.metavar = "{" + ",".join(STUDENT_COMMANDS) + "}"
-    parser.description = "Practise the fine-tuning course: your progress, the public checks, hints."
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = _student_commands_only(build_parser()).parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, KeyError) as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # a notebook's kernel, a judge, a runner: each was stopped on the way out
-        print(f"autograder {args.command}: stopped (Ctrl-C)", file=sys.stderr)
-        return 130
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("autograder."):
-            print(f"autograder {args.command}: an instructor command, not part of this copy of the course",
-                  file=sys.stderr)
-            return 2
-        raise
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -163,16 +163,18 @@ def notebook_progress(path: Path, course: Course) -> list[NotebookProgress]:
     return found
 
 
+GRADING_ELSEWHERE = (
+    "autograder grade: grading happens on your course's side, not in your copy of the course.\n"
+    "Your copy has no hidden checks to grade with; after the deadline your instructor grades the last\n"
+    "commit you pushed. To see where you stand, run:\n"
+    "  autograder status          your progress, the hidden checks with their points, and the notebooks'\n"
+    "                             thresholds\n"
+    "  autograder check STAGE     the public checks of one stage, with a hint when one fails (e.g. tokenize)")
+
+
 def student_copy_message() -> str | None:
     """What `autograder grade` says in a student's copy (it has no graders); None in the course's repository."""
-    if GRADERS.is_dir():
-        return None
-    return ("autograder grade: grading happens on your course's side, not in your copy of the course.\n"
-            "Your copy has no hidden checks to grade with; after the deadline your instructor grades the last\n"
-            "commit you pushed. To see where you stand, run:\n"
-            "  autograder status          your progress, the hidden checks with their points, and the notebooks'\n"
-            "                             thresholds\n"
-            "  autograder check STAGE     the public checks of one stage, with a hint when one fails (e.g. tokenize)")
+    return None if GRADERS.is_dir() else GRADING_ELSEWHERE
 
 
 def show_status(*, path: Path) -> int:
@@ -184,6 +186,9 @@ def show_status(*, path: Path) -> int:
     with console.status("running the public checks of every stage (one pytest run) ..."):
         stages = run_public_checks(path, course)
     render(console, course, stages, notebook_progress(path, course))
+    from autograder.course.models import resolve_model
+
+    console.print(f"The notebooks train {resolve_model().describe()}", markup=False, highlight=False)
     return 0
 
 

