@@ -50,6 +50,11 @@ def not_written(desc: str) -> str:
     return f"`{desc.split('(')[0]}` is not written yet (it raises NotImplementedError)."
 
 
+def stopped_after(seconds: float, why: str = "something in it never finishes") -> str:
+    """THE wording of a time limit hit anywhere in a stage (a call, the stage's budget, its judge)."""
+    return f"Timeout: stopped after {seconds:.0f} s, the stage's time limit ({why})"
+
+
 def timeout(limit: str) -> str:
     return f"Timeout: this check was stopped after {limit}, the stage's time limit ({TIMEOUT})"
 

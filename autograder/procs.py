@@ -74,19 +74,30 @@ def jail_env(home: str, threads: int | None = None, **extra: str) -> dict[str, s
     return env
 
 
-def kill_tree(proc: subprocess.Popen) -> None:
-    """Kill a child started with ``start_new_session=True``, its group and every descendant.
+def cores() -> int:
+    """The CPU cores this process may use: its affinity (a Slurm or taskset allocation), not the
+    machine's count. Every split of threads or workers starts here."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def kill_tree(proc: subprocess.Popen | int) -> None:
+    """Kill a child started in a session of its own (a Popen, or a forked child's pid), its group
+    and every descendant, then reap it.
 
     Jupyter starts kernels in sessions of their own, so the group alone is not enough.
     """
+    pid = proc if isinstance(proc, int) else proc.pid
     try:
         import psutil
 
-        kids = psutil.Process(proc.pid).children(recursive=True)
+        kids = psutil.Process(pid).children(recursive=True)
     except Exception:  # noqa: BLE001 - the process is already gone
         kids = []
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     for kid in kids:
@@ -94,6 +105,12 @@ def kill_tree(proc: subprocess.Popen) -> None:
             kid.kill()
         except Exception:  # noqa: BLE001
             pass
+    if isinstance(proc, int):
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        return
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:  # pragma: no cover

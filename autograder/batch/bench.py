@@ -9,7 +9,6 @@ grading the same submission alone.
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import tempfile
@@ -17,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder import REPO_ROOT
+from autograder import REPO_ROOT, procs
 
 
 def make_class(root: Path, n: int) -> Path:
@@ -36,7 +35,7 @@ def batch_benchmark(n: int, stages: list[str] | None = None, *, log: Callable[[s
     from autograder.batch import grade_batch
     from autograder.grading import grade_submission
 
-    cores = os.cpu_count() or 1
+    cores = procs.cores()
     shown = ", ".join(stages) if stages else "all stages"
     figures: dict = {"n": n, "stages": shown}
     with tempfile.TemporaryDirectory(prefix="ag-bench-") as tmp:

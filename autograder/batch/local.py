@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from autograder import procs
 from autograder.course.manifest import SubmissionCaps, load_course
 from autograder.procs import exit_reason, kill_tree, trusted_env
 from autograder.reports.results import GradeResult
@@ -252,7 +253,7 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
     todo = [s for s in students if s.id not in results]
     batch_id, workers = uuid.uuid4().hex, max(1, workers)
     _STOPS[batch_id] = threading.Event()
-    local_threads = max(1, (os.cpu_count() or 1) // workers) if scheduler is None and cluster == "local" else None
+    local_threads = max(1, procs.cores() // workers) if scheduler is None and cluster == "local" else None
     base = {"course_version": course_version(), "tier": tier, "stages": stages, "limit_s": limit_s,
             "require_sandbox": require_sandbox, "caps": caps.__dict__, "threads": local_threads, "batch": batch_id,
             "expected": {k: v.__dict__ for k, v in expected.items()}, "hide": [str(out.resolve()), str(out.absolute())]}

@@ -18,7 +18,6 @@ the verified splits are computed once, not once per submission.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import threading
@@ -26,7 +25,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from autograder import REPO_ROOT
+from autograder import REPO_ROOT, procs
 
 
 class WorkerNotReady(RuntimeError):
@@ -101,7 +100,7 @@ def _threads(task: dict) -> int:
         slots = int((task.get("slots") or {}).get(host) or worker.state.nthreads or 1)
     except (ImportError, ValueError):
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = procs.cores()
     return max(1, cores // max(1, slots))  # the cores this worker may use (a Slurm allocation), not the node's
 
 

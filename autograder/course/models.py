@@ -76,7 +76,8 @@ def resolve_model(name: str | None = None, *, online: bool | None = None) -> Res
 
 
 # --------------------------------------------------------------------------- tiny models
-def _tiny_root() -> Path:
+def tiny_root() -> Path:
+    """Where the tiny models live (bound read-only into the jail, so it exists before one starts)."""
     root = os.environ.get("COURSE_TINY_CACHE") or Path.home() / ".cache" / "llm-course-kit" / "tiny"
     return Path(root)
 
@@ -142,7 +143,7 @@ def tiny_model_dir(kind: str) -> Path:
     All use the packaged uncased WordPiece tokenizer.
     """
     key = hashlib.sha256(json.dumps([kind, 1]).encode()).hexdigest()[:10]
-    target = _tiny_root() / f"{kind}-{key}"
+    target = tiny_root() / f"{kind}-{key}"
     if not (target / "config.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         _build_tiny(kind, target)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.course.manifest import Limits, SubmissionCaps
+from autograder.messages import stopped_after
 from autograder.procs import exit_reason, kill_tree, signal_of
 from autograder.sandbox import wire
 from autograder.sandbox.jail import Job, SandboxStatus, inside, oom_killed, release, spawn
@@ -198,16 +199,16 @@ class Runner:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RunnerFailure(f"Timeout: stopped after {timeout or self.timeout:.0f} s, the stage's time "
-                                        "limit (an endless loop, or code far slower than it needs to be?)")
+                    raise RunnerFailure(stopped_after(timeout or self.timeout,
+                                                      "an endless loop, or code far slower than it needs to be?"))
                 ready, _, _ = select.select([fd], [], [], min(left, 1.0))
                 if ready:
                     break
             reply = wire.receive(fd, deadline)
         except TimeoutError:
             self._stop()
-            raise RunnerFailure(f"Timeout: stopped after {timeout or self.timeout:.0f} s, the stage's time limit "
-                                "(the submission's process stopped answering half-way)") from None
+            raise RunnerFailure(stopped_after(timeout or self.timeout,
+                                              "the submission's process stopped answering half-way")) from None
         except wire.WireError as exc:
             self._stop()
             raise RunnerFailure(f"the submission's process sent a broken answer ({exc})") from None

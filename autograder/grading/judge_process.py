@@ -1,12 +1,12 @@
-"""One judge process: pytest over some stages' hidden grader files, its job file, its records.
+"""Starting the judge of one grade (``judge_server``), its job file, and reading its records.
 
 The judge runs pytest on the *hidden grader files* only; the submission's folder is a path in
 its job file, handed to the jailed runner (``grading/judge.py``), and never imported, executed
 or put on ``sys.path`` here or in the judge. The judge's settings travel in that job file,
 named on its command line (never in environment variables: its environment is an allow-list,
-and nothing of the grader's may ride along into a jail). It appends one JSON record per check
-to the results file as the check ends, so a judge that hangs or crashes half-way keeps what it
-recorded; records are validated and scored here.
+and nothing of the grader's may ride along into a jail). Each stage's judge appends one JSON
+record per check to its own results file as the check ends, so a judge that hangs or crashes
+half-way keeps what it recorded; records are validated and scored here.
 """
 
 from __future__ import annotations
@@ -17,62 +17,91 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder.course.manifest import Stage, load_course
+from autograder.course.manifest import Course, Stage
+from autograder.messages import stopped_after
 from autograder.procs import kill_tree, trusted_env
 from autograder.reports.results import CheckResult, StageResult
 from autograder.sandbox.jail import SandboxStatus
-from autograder.sandbox.limits import judge_preexec, new_cgroups
 
 
-def write_job_file(path: Path, submission: Path, results: Path, threads: int | None, stages: list[Stage],
-                   sandbox: SandboxStatus, *, warm: bool = True) -> Path:
-    """The judge's settings, as a file named on its command line: where the submission is, where
-    verdicts go, the time limits and how to jail the runner. Never environment variables: a
+@dataclasses.dataclass(frozen=True)
+class JudgeRun:
+    """What the judge server reported for one stage: its records, an error text, its seconds."""
+
+    records: list[dict]
+    error: str
+    seconds: float
+
+
+def write_job_file(work: Path, submission: Path, course: Course, stages: list[Stage], *, threads: int | None,
+                   sandbox: SandboxStatus, slots: int, warm: bool = True) -> Path:
+    """The judge server's settings, as a file named on its command line: where the submission is,
+    the stages with their time limits, how to jail the runners. Never environment variables: a
     judge's environment is an allow-list (``procs.trusted_env``) and nothing of the grader's may
     ride along into a jail."""
-    per_stage = {s.grader_file.name: {"timeout": s.timeout, "budget": s.budget} for s in stages}
-    path.write_text(json.dumps({"submission": str(submission.resolve()), "results": str(results),
-                                "stages": per_stage, "warm": warm, "threads": threads or 0,
-                                "sandbox": dataclasses.asdict(sandbox)}))
+    path = work / "judge.json"
+    path.write_text(json.dumps({
+        "submission": str(submission.resolve()), "work": str(work), "slots": slots, "warm": warm,
+        "threads": threads or 0, "sandbox": dataclasses.asdict(sandbox), "limits": dataclasses.asdict(course.limits),
+        "caps": dataclasses.asdict(course.caps),
+        "stages": [{"name": s.grader_file.name, "file": str(s.grader_file), "timeout": s.timeout, "budget": s.budget}
+                   for s in stages]}))
     return path
 
 
-def run_judge(stages: list[Stage], submission: Path, results: Path, threads: int | None,
-              sandbox: SandboxStatus, *, warm: bool = True) -> str:
-    """Run the stages' grader files in one judge process; returns an error text if it did not
-    finish normally.
+def run_judge(stages: list[Stage], submission: Path, work: Path, course: Course, *, threads: int | None,
+              sandbox: SandboxStatus, slots: int = 1, warm: bool = True) -> dict[str, JudgeRun]:
+    """Grade ``stages`` in one judge server (``slots`` of them side by side); one :class:`JudgeRun`
+    per grader file name.
 
-    Each call into a runner has its stage's timeout and every call of a stage together the
-    stage's budget; pytest-timeout is a backstop for a judge that waits too long, and the process
-    limit (the stages' budgets together) covers start-up and tear-down too. The judge runs in a
-    memory cgroup of its own where there is one.
+    Each call into a runner has its stage's timeout, every call of a stage together the stage's
+    budget, and each stage's judge child that budget plus a margin (the server kills it); this
+    limit, all the budgets together, is the backstop for a server that hangs.
     """
-    job = write_job_file(results.parent / "job.json", submission, results, threads, stages, sandbox, warm=warm)
-    cmd = [
-        sys.executable, "-m", "pytest", *[str(s.grader_file) for s in stages], "-p", "autograder.grading.plugin",
-        f"--autograder-job={job}", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
-        f"--timeout={int(max(s.timeout for s in stages)) + 30}", "-W", "ignore",
-    ]
-    cgroups = new_cgroups(memory_mb=load_course().limits.judge_memory_mb, tag="judge")
-    try:
-        proc = subprocess.Popen(cmd, env=trusted_env(threads), cwd=results.parent, preexec_fn=judge_preexec(cgroups),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
-        limit = sum(s.budget for s in stages) + 60
+    job = write_job_file(work, submission, course, stages, threads=threads, sandbox=sandbox, slots=slots, warm=warm)
+    cmd = [sys.executable, "-m", "autograder.grading.judge_server", str(job)]
+    limit = sum(s.budget + 30 for s in stages) + 60
+    problem = ""
+    with open(work / "judge.log", "w") as log:
+        proc = subprocess.Popen(cmd, env=trusted_env(threads), cwd=work, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
-            out, _ = proc.communicate(timeout=limit)
+            proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
             kill_tree(proc)
-            return f"stopped after {limit:.0f} s (the stage's time limit): something in it never finishes"
-    finally:
-        oom = cgroups.oom_killed()
-        cgroups.release()
-    if oom:
-        return ("the grader ran out of memory reading what the submission sent back "
-                f"(its limit is {load_course().limits.judge_memory_mb} MiB): return smaller values")
-    if proc.returncode in (0, 1):
-        return ""
-    tail = "\n".join(out.strip().splitlines()[-3:])
-    return f"the grader process stopped early (exit code {proc.returncode}): {tail}"
+            problem = stopped_after(limit)
+    if not problem and proc.returncode != 0:
+        tail = "\n".join((work / "judge.log").read_text(errors="replace").strip().splitlines()[-3:])
+        problem = f"the grader process stopped early (exit code {proc.returncode}): {tail}"
+    reported = {}
+    for line in _lines(work / "stages.jsonl"):
+        if isinstance(line.get("name"), str):
+            reported[line["name"]] = line
+    runs = {}
+    for stage in stages:
+        name = stage.grader_file.name
+        records, problems = read_records(_text(work / f"{name}.jsonl"))
+        told = reported.get(name, {})
+        error = str(told.get("error", "")) if told else (problem or "the grader never ran this stage")
+        error = "; ".join([*([error] if error else []), *problems[:3]])
+        runs[name] = JudgeRun(records, error, float(told.get("seconds", 0) or 0))
+    return runs
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _lines(path: Path) -> list[dict]:
+    rows = []
+    for line in _text(path).splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def read_records(text: str) -> tuple[list[dict], list[str]]:

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import autograder
+from autograder import procs
 from autograder.course.manifest import Course, Notebook, load_course, manifest_path
 from autograder.course.models import ResolvedModel, resolve_model
 from autograder.course.split_hashes import expected, labels, verified_bytes
@@ -263,7 +264,7 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
     chosen = [course.notebook(n) for n in notebooks] if notebooks else list(course.notebooks)
     together = 1
     if not threads:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = procs.cores()
         together = max(1, min(len(chosen), cores))
         threads = max(1, cores // together)
 

@@ -26,6 +26,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[JOB] = json.loads(open(path, encoding="utf-8").read()) if path else {}
 
 
+LENT = pytest.StashKey[object]()
+
+
+class LentZygote:
+    """Hands a judge child the warm zygote its server lent it (``judge_server``); the graders'
+    ``zygote`` fixture takes it from ``config.stash`` instead of starting a jail of its own."""
+
+    def __init__(self, zygote) -> None:
+        self.zygote = zygote
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if self.zygote is not None:
+            config.stash[LENT] = self.zygote
+
+
+def lent_zygote(config: pytest.Config):
+    return config.stash.get(LENT, None)
+
+
 def job_settings(config: pytest.Config) -> dict:
     """The job file's settings ({} when the graders run without one)."""
     return config.stash.get(JOB, {})

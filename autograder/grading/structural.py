@@ -8,13 +8,13 @@ forked from one warm zygote (``warm``). A submission that hangs, crashes or call
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from autograder.course.manifest import Stage, load_course
+from autograder import procs
+from autograder.course.manifest import Course, Stage, load_course
 from autograder.grading.judge_process import read_records, run_judge, stage_result
 from autograder.reports.results import GradeResult, StageResult
 from autograder.sandbox.jail import SandboxStatus, detect
@@ -23,34 +23,21 @@ __all__ = ["grade", "grade_stage", "grade_submission", "read_records", "stage_re
 
 
 def grade_stages(stages: list[Stage], submission: Path, *, threads: int | None = None,
-                 sandbox: SandboxStatus | None = None, warm: bool = True) -> list[StageResult]:
-    """Grade ``stages`` in one judge process (one after the other, runners forked warm)."""
-    start = time.monotonic()
+                 sandbox: SandboxStatus | None = None, warm: bool = True, slots: int = 1,
+                 course: Course | None = None) -> list[StageResult]:
+    """Grade ``stages`` in one judge server: ``slots`` stages at a time, each in a judge child of
+    its own, its runners forked warm (``judge_server``)."""
+    course = course or load_course()
     sandbox = sandbox or detect()
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        results = Path(tmp) / "results.jsonl"
-        results.touch()
-        error = run_judge(stages, submission, results, threads, sandbox, warm=warm)
-        recorded, problems = read_records(results.read_text(errors="replace"))
-    if problems:
-        error = "; ".join([*([error] if error else []), *problems[:3]])
-    alone = len(stages) == 1
+        runs = run_judge(stages, Path(submission), Path(tmp), course, threads=threads, sandbox=sandbox,
+                         slots=slots, warm=warm)
     results = []
     for stage in stages:
-        mine = [r for r in recorded if _in(stage, r)]
-        complete = set(stage.checks) <= {r["name"] for r in mine}
-        results.append(stage_result(stage, mine, "" if complete and not alone else error,
-                                    time.monotonic() - start if alone else _duration(stage, mine)))
+        run = runs[stage.grader_file.name]
+        complete = set(stage.checks) <= {r["name"] for r in run.records}
+        results.append(stage_result(stage, run.records, "" if complete else run.error, run.seconds))
     return results
-
-
-def _in(stage: Stage, record: dict) -> bool:
-    return str(record.get("nodeid", "")).split("::")[0].endswith(stage.grader_file.name)
-
-
-def _duration(stage: Stage, recorded: list[dict]) -> float:
-    """The stage's share of its judge's time: its checks' set-up and calls (its runner's fork included)."""
-    return sum(float(r.get("duration", 0) or 0) for r in recorded if isinstance(r.get("duration", 0), (int, float)))
 
 
 def grade_stage(stage: Stage, submission: Path, *, threads: int | None = None,
@@ -60,40 +47,28 @@ def grade_stage(stage: Stage, submission: Path, *, threads: int | None = None,
 
 def grade(submission: str | Path, *, stages: Iterable[str] | None = None, threads: int | None = None,
           jobs: int | None = None, progress=None, sandbox: SandboxStatus | None = None,
-          warm: bool = True) -> GradeResult:
+          warm: bool = True, course: Course | None = None) -> GradeResult:
     """Grade ``submission`` (a folder with the stage modules) on the structural tier.
 
-    The stages are dealt out round-robin to ``jobs`` judge processes (default: one per CPU
-    core, at most 2) running side by side, each with ``cores // jobs`` torch threads.
+    One judge server runs the stages ``jobs`` at a time (default: one per core this process may
+    use, at most 2), each with ``cores // jobs`` torch threads.
     """
     submission = Path(submission)
-    course = load_course()
+    course = course or load_course()
     chosen = list(course.stages) if stages is None else [course.stage(s) for s in stages]
     if not submission.is_dir():
         raise FileNotFoundError(f"{submission} is not a folder: point `autograder grade` at a submission folder")
-    cores = os.cpu_count() or 1
+    cores = procs.cores()
     jobs = max(1, min(jobs or min(cores, 2), len(chosen) or 1))
     threads = threads or max(1, cores // jobs)
     start = time.monotonic()
     sandbox = sandbox or detect()
-
-    def run(group: list[Stage]) -> list[StageResult]:
-        for stage in group:
-            if progress:
-                progress(stage)
-        return grade_stages(group, submission, threads=threads, sandbox=sandbox, warm=warm)
-
-    groups = [chosen[i::jobs] for i in range(jobs)]
-    if jobs == 1:
-        graded = [run(group) for group in groups]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            graded = list(pool.map(run, groups))
-    by_id = {r.id: r for results in graded for r in results}
-    stage_results = [by_id[stage.id] for stage in chosen]
-    return GradeResult(submission=str(submission), stages=stage_results,
+    if progress:
+        for stage in chosen:
+            progress(stage)
+    graded = grade_stages(chosen, submission, threads=threads, sandbox=sandbox, warm=warm, slots=jobs,
+                          course=course) if chosen else []
+    return GradeResult(submission=str(submission), stages=graded,
                        duration_s=round(time.monotonic() - start, 2), sandbox=sandbox.describe())
 
 

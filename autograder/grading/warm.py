@@ -66,6 +66,15 @@ class Zygote:
         self.limits, self.status, self.threads, self.ro = limits, status, threads, ro
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
+        self.lent = False  # a judge child's copy (``lend``): the socket is ours, the process is not
+        self.cgroups = None
+
+    def lend(self) -> Zygote:
+        """This object as a forked judge child sees it: it may ask the zygote (the judge server
+        lends one slot to one child at a time) but does not own its process; if the zygote
+        dies, the child starts a private one (``_start``) and stops it when it closes."""
+        self.lent, self.proc = True, None
+        return self
 
     def stage_job(self, name: str) -> StageJob:
         return StageJob(self.job, self.job.scratch / f"stage-{name}")
@@ -75,6 +84,8 @@ class Zygote:
 
     # ------------------------------------------------------------------ process
     def alive(self) -> bool:
+        if self.lent and self.proc is None:
+            return self.sock is not None
         return self.proc is not None and self.proc.poll() is None
 
     def _start(self) -> None:
@@ -89,7 +100,11 @@ class Zygote:
         finally:
             log.close()
             theirs.close()
-        self.sock = ours
+        self.sock, self.cgroups = ours, getattr(self.proc, "cgroups", None)
+
+    def restart(self) -> None:
+        """A fresh zygote in a fresh jail (the old one, and everything below it, killed)."""
+        self._start()
 
     def ask(self, message: dict, fds: list[int] | None = None) -> dict:
         """One request and its answer; a dead or silent zygote raises :class:`ZygoteGone`."""
@@ -103,6 +118,8 @@ class Zygote:
         except (OSError, ValueError):
             reply = None
         if not isinstance(reply, dict):
+            if self.lent and self.proc is None:
+                self.stop()  # the lent zygote is gone: the next fork starts a private one
             raise ZygoteGone("the warm runner stopped answering")
         return reply
 
@@ -139,7 +156,8 @@ class Zygote:
 
     def close(self) -> None:
         self.stop()
-        self.job.cleanup()
+        if not self.lent:  # a lent copy's job belongs to the judge server
+            self.job.cleanup()
 
 
 class ForkedChild:
@@ -148,7 +166,7 @@ class ForkedChild:
     def __init__(self, zygote: Zygote, pid: int, stdin, stdout):
         self.zygote, self.pid, self.stdin, self.stdout = zygote, pid, stdin, stdout
         self.returncode: int | None = None
-        self.cgroups = getattr(zygote.proc, "cgroups", None)  # the job's: for the out-of-memory message
+        self.cgroups = zygote.cgroups  # the jail's: for the out-of-memory message
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -156,6 +174,7 @@ class ForkedChild:
                 self.returncode = self.zygote.ask({"op": "status", "pid": self.pid}).get("code")
             except ZygoteGone:
                 self.returncode = self.zygote.proc.returncode if self.zygote.proc else -9
+                self.returncode = -9 if self.returncode is None else self.returncode
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int | None:

@@ -18,6 +18,7 @@ This file imports nothing from the ``autograder`` package (which is not mounted 
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -102,6 +103,7 @@ def _kill_descendants() -> None:
 def serve(control_fd: int, runner_main) -> int:
     """Answer the judge until it closes the socket; ``runner_main(argv)`` runs in each child."""
     warm()
+    gc.freeze()  # the libraries' objects stay out of every collection: a fork's pages stay shared
     _dumpable(0)
     _subreaper()
     sock = socket.socket(fileno=control_fd)

@@ -38,25 +38,33 @@ def submission_dir(job) -> str:
 
 
 def _runner_settings(job: dict):
-    from pathlib import Path
 
-    from autograder.course.manifest import load_course
-    from autograder.course.models import packaged_encoder_path
+    from autograder.course.manifest import Limits, SubmissionCaps, load_course
+    from autograder.course.models import packaged_encoder_path, tiny_root
     from autograder.sandbox.jail import SandboxStatus, detect
 
     course = load_course()
+    limits = Limits(**job["limits"]) if "limits" in job else course.limits
+    caps = SubmissionCaps(**job["caps"]) if "caps" in job else course.caps
     status = SandboxStatus(**job["sandbox"]) if "sandbox" in job else detect()
     threads = int(job.get("threads", 0)) or None
-    tiny_root = Path(tiny.path("distilbert-base")).parent
     for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
         tiny.path(kind)  # built before the jail starts: it sees the cache read-only
-    return course, {"limits": course.limits, "caps": course.caps, "status": status, "threads": threads,
-                    "ro": (tiny_root, packaged_encoder_path())}
+    return course, {"limits": limits, "caps": caps, "status": status, "threads": threads,
+                    "ro": (tiny_root(), packaged_encoder_path())}
 
 
 @pytest.fixture(scope="session")
-def zygote(submission_dir, job):
-    """One warm jailed parent for every stage this judge grades (``grading/warm.py``), or None."""
+def zygote(pytestconfig, submission_dir, job):
+    """The warm jailed parent of this judge's runners (``grading/warm.py``): the one the judge
+    server lent (``judge_server``), else one of our own; None when the job says cold."""
+    from autograder.grading.plugin import lent_zygote
+
+    lent = lent_zygote(pytestconfig)
+    if lent is not None:
+        yield lent
+        lent.close()
+        return
     if not job.get("warm"):
         yield None
         return
