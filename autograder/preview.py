@@ -241,6 +241,14 @@ def render(console, course: Course, stages: list[StageProgress], notebooks: list
             console.print(Text(f"{n.notebook.notebook}, your last run on the validation split: {scores} "
                                "(practice, not your grade)"))
 
+    _render_next_steps(console, course, stages, notebooks)
+
+
+def _render_next_steps(console, course: Course, stages: list[StageProgress],
+                       notebooks: list[NotebookProgress]) -> None:
+    """The grade's make-up and what is left to do, first thing first."""
+    from rich.text import Text
+
     done = sum(p.done for p in stages)
     console.print(Text(f"{done}/{len(stages)} stages pass their public checks. The grade: "
                        f"{sum(s.points for s in course.stages):g} points from the hidden stage checks + "

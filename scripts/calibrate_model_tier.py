@@ -49,7 +49,7 @@ def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path, keep:
     shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
     why = cal.apply(v, sub)
     record = {"notebook": nb.id, "variant": v.id, "correct": v.correct, "seed": seed, "threads": threads,
-              "device": device(), "model": model.describe(), "value": {}, "lower": {}, "upper": {}}
+              "device": device(), "model": model.record(), "value": {}, "lower": {}, "upper": {}}
     if why:
         return {**record, "error": why, "duration_s": 0.0}
     nb = dataclasses.replace(nb, parameters={**nb.parameters, **v.params})

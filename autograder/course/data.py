@@ -9,39 +9,19 @@ the instructor's side only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from autograder import REPO_ROOT
-from autograder.course.manifest import load_course
+from autograder.course.data_spec import (  # noqa: F401 - where callers look
+    DataIntegrityError,
+    cache_dir,
+    manifest,
+    sha256_file,
+    spec,
+)
 
 SPLITS = ("train", "validation", "test")
-
-
-class DataIntegrityError(RuntimeError):
-    """The source or a stored split is not what the manifest says: never grade on it."""
-
-
-def cache_dir() -> Path:
-    return REPO_ROOT / "datasets_cache"
-
-
-def spec(name: str) -> dict:
-    try:
-        return load_course().raw["datasets"][name]
-    except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; course.toml lists {list(load_course().raw['datasets'])}") from None
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def manifest() -> dict:
-    path = cache_dir() / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 # ----------------------------------------------------------------------------- loading

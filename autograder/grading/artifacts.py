@@ -140,6 +140,34 @@ def _copy_if_there(name: str, dir_fd: int, dest: Path, cap_bytes: int) -> str:
         return ""
 
 
+def _copy_model_files(model_fd: int, target: Path, file_cap: int, result: CopyOut) -> None:
+    """The allowed files of output_dir/model/ (safetensors, config, tokenizer), each capped, all of
+    them together at most MODEL_TOTAL_MB; every file left behind is said in ``result.refused``."""
+    names = sorted(os.listdir(model_fd))
+    if len(names) > MAX_MODEL_ENTRIES:
+        result.refused.append(f"output_dir/model/ holds {len(names)} entries; only the first "
+                              f"{MAX_MODEL_ENTRIES} were looked at")
+    total = 0
+    for name in names[:MAX_MODEL_ENTRIES]:
+        shown = f"output_dir/model/{_shown(name)}"
+        if name in SILENTLY_LEFT:
+            continue
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_FILES):
+            why = ("pickled weights are never loaded; trainer.save_model(...) writes model.safetensors"
+                   if name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) else
+                   "only safetensors weights, config.json and tokenizer files are graded")
+            result.refused.append(f"{shown} was not copied: {why}")
+            continue
+        left = min(file_cap, (MODEL_TOTAL_MB << 20) - total)
+        why = _copy_if_there(name, model_fd, target / name, left)
+        if why:
+            result.refused.append(f"{shown} was not copied: it {why}")
+            continue
+        if (target / name).exists():
+            total += (target / name).stat().st_size
+            result.model_files.append(name)
+
+
 def copy_out(job: Job, nb: Notebook, work: Path, course: Course) -> CopyOut:
     """Copy what is graded or shown out of ``job``'s scratch into ``work`` (grader-owned).
 
@@ -182,29 +210,7 @@ def copy_out(job: Job, nb: Notebook, work: Path, course: Course) -> CopyOut:
             return result
         fds.append(model_fd)
         result.model_folder = True
-        names = sorted(os.listdir(model_fd))
-        if len(names) > MAX_MODEL_ENTRIES:
-            result.refused.append(f"output_dir/model/ holds {len(names)} entries; only the first "
-                                  f"{MAX_MODEL_ENTRIES} were looked at")
-        total = 0
-        for name in names[:MAX_MODEL_ENTRIES]:
-            shown = f"output_dir/model/{_shown(name)}"
-            if name in SILENTLY_LEFT:
-                continue
-            if not any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_FILES):
-                why = ("pickled weights are never loaded; trainer.save_model(...) writes model.safetensors"
-                       if name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) else
-                       "only safetensors weights, config.json and tokenizer files are graded")
-                result.refused.append(f"{shown} was not copied: {why}")
-                continue
-            left = min(file_cap, (MODEL_TOTAL_MB << 20) - total)
-            why = _copy_if_there(name, model_fd, out / "model" / name, left)
-            if why:
-                result.refused.append(f"{shown} was not copied: it {why}")
-                continue
-            if (out / "model" / name).exists():
-                total += (out / "model" / name).stat().st_size
-                result.model_files.append(name)
+        _copy_model_files(model_fd, out / "model", file_cap, result)
     finally:
         for fd in fds:
             os.close(fd)

@@ -103,6 +103,6 @@ def grade_submission(submission: str | Path, *, tier: str = "structural", stages
     course = load_course()
     result.course = course.title
     result.course_stages = [s.id for s in course.stages] + [n.id for n in course.notebooks]
-    result.model = model.path
+    result.model = model.record()  # a name, revision and weights hash: never a local path
     result.duration_s = round(time.monotonic() - start, 1)
     return result
