@@ -9,11 +9,16 @@ from pathlib import Path
 
 from autograder.student_cli import add_student_commands, run
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-# the judge computes beside the runner it judges: OpenMP threads that spin only briefly keep two
-# processes on the same cores from slowing each other many times over (procs.thread_env)
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+def _process_defaults() -> None:
+    """This process's own library settings (not the kit's): offline Hugging Face unless told otherwise,
+    and OpenMP threads that spin only briefly, so the judge computing beside the runner it judges
+    does not slow both many times over (procs.thread_env). Set when the command runs, not on import."""
+    from autograder.procs import OFFLINE, SPINCOUNT
+
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(name, OFFLINE[name])
+    os.environ.setdefault("GOMP_SPINCOUNT", SPINCOUNT)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -182,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("path", help="a submission folder holding the stage modules, e.g. solutions/")
     g.add_argument("--stage", action="append", help="grade only this stage (repeatable)")
     g.add_argument("--json", action="store_true", help="print the result object as JSON")
-    g.add_argument("--model", help="course model name or folder (default: course.toml / COURSE_MODEL)")
+    g.add_argument("--model", default=os.environ.get("COURSE_MODEL") or None,
+                   help="course model name or folder (default: $COURSE_MODEL, else course.toml's)")
     g.add_argument("--threads", type=int, default=None, help="torch threads per grader process")
     g.add_argument("--jobs", type=int, default=None, help="stages graded at once (default: cores, at most 2)")
     g.add_argument("--tier", choices=["structural", "model", "all"], default="structural",
@@ -234,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
 
     m = sub.add_parser("model", help="show which model a course model name resolves to")
-    m.add_argument("name", nargs="?")
+    m.add_argument("name", nargs="?", default=os.environ.get("COURSE_MODEL") or None,
+                   help="a Hub id or a folder (default: $COURSE_MODEL, else course.toml's)")
     m.set_defaults(func=cmd_model)
 
     co = sub.add_parser("collect", help="clone the student repositories of a roster, for grade-batch (instructors)")
@@ -255,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _process_defaults()
     return run(build_parser().parse_args(argv))
 
 

@@ -19,6 +19,36 @@ PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 
 SPINCOUNT = "10000"
 
+#: Every variable of the kit's own that it honours, and what it sets. The command lines map them to
+#: options (``autograder --help`` lists them); where a process has no command line of ours (a
+#: notebook's kernel in the jail, a judge, a batch worker) its parent builds its environment here,
+#: and ``setting`` is the one place below the CLI that reads one back.
+SETTINGS = {
+    "COURSE_MANIFEST": "the course.toml to read (default: the repository's; the model tier points a notebook's "
+                       "kernel at its copy without thresholds)",
+    "COURSE_MODEL": "the course model, a Hub id or a folder (the CLI's --model)",
+    "COURSE_ONLINE": "1: from_pretrained and evaluate.load may download from the Hub",
+    "COURSE_TINY_CACHE": "where the tiny random models are built (default ~/.cache/llm-course-kit/tiny)",
+    "COURSE_CACHE_DIR": "the kit's cache of references (default ~/.cache/llm-course-kit)",
+    "AUTOGRADER_SANDBOX": "off: grade without the jail (the CLI; never for untrusted work)",
+    "AUTOGRADER_CGROUPS": "off: no cgroups for jobs and judges (rlimits only)",
+}
+
+
+def setting(name: str) -> str:
+    """The value of one of the kit's variables (``""`` when unset); a name not in SETTINGS is a bug."""
+    if name not in SETTINGS:
+        raise KeyError(f"{name} is not one of the kit's settings: {sorted(SETTINGS)}")
+    return os.environ.get(name, "")
+
+
+def setting_is_on(name: str) -> bool:
+    return setting(name).strip().lower() not in ("", "0", "false", "off", "no")
+
+
+def setting_is_off(name: str) -> bool:
+    return setting(name).strip().lower() in ("0", "false", "off", "no")
+
 
 def thread_env(threads: int | None) -> dict[str, str]:
     """Thread counts for the numerical libraries, and threads that stop spinning soon.

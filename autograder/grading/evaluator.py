@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from autograder.course.split_hashes import SplitIntegrityError, expected, labels, verified_bytes
+from autograder.procs import setting
 from autograder.stats import bootstrap_macro_f1, mcnemar_exact, wilson_interval
 
 ZERO_SHOT_TEMPLATE = "This example is {}."
@@ -246,14 +247,13 @@ def _zero_shot_cache_file(texts: list[str], label_names: list[str], encoder_path
     jailed submission cannot write there.
     """
     import hashlib
-    import os
 
     root = Path(encoder_path)
     files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir() if p.is_file()) \
         if root.is_dir() else [encoder_path]
     key = hashlib.sha256(json.dumps([str(root.resolve()), files, texts, label_names, ZERO_SHOT_TEMPLATE])
                          .encode("utf-8")).hexdigest()[:32]
-    base = Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "llm-course-kit")
+    base = Path(setting("COURSE_CACHE_DIR") or Path.home() / ".cache" / "llm-course-kit")
     return base / "zero_shot" / f"{key}.json"
 
 

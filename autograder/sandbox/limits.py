@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from autograder.course.manifest import Limits
+from autograder.procs import setting_is_off
 
 CGROUP_PARENT = "autograder-jobs"
 CGROUP_ROOT = Path("/sys/fs/cgroup")  # v1: one folder per controller below it; v2: the unified tree itself
@@ -59,7 +60,7 @@ def _probe(parent: Path, marker: str) -> bool:
 @lru_cache(maxsize=2)
 def _root(controller: str) -> Path | None:
     """The folder under which job cgroups with ``controller`` (pids, memory) can be made, or None."""
-    if os.getuid() != 0 or os.environ.get("AUTOGRADER_CGROUPS", "").lower() in ("off", "0"):
+    if os.getuid() != 0 or setting_is_off("AUTOGRADER_CGROUPS"):
         return None
     marker = "pids.max" if controller == "pids" else None
     candidates: list[tuple[Path, str]] = []
