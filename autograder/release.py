@@ -71,13 +71,14 @@ STUDENT_HEADER = ("# The course manifest: stages, hints, the hidden checks' poin
 
 def student_manifest(manifest_text: str) -> str:
     """course.toml for students: thresholds kept (a student should know the bar before the grade);
-    dropped: the instructor's calibration notes (seeds, broken variants), the grading sandbox's and
+    dropped: the instructor's calibration notes (seeds, broken variants, review limits), the grading sandbox's and
     the cluster's sections, and comments naming files a student copy does not hold (solutions/, graders)."""
     blocks = re.split(r"(?m)^(?=# -{20,} )", manifest_text)
     kept = [_student_data(b) if _block_name(b) == "data" else b for b in blocks
             if _block_name(b) not in GRADING_SECTIONS]
     lines = [ln for ln in "".join(kept).splitlines()
-             if not ln.lstrip().startswith("# calibr") and not (ln.startswith("#") and _names_grading_files(ln))]
+             if not ln.lstrip().startswith("# calibr") and not (ln.startswith("#") and _names_grading_files(ln))
+             and not re.match(r"review_above\s*=", ln)]  # the grader's flag for implausible scores
     return STUDENT_HEADER + "\n" + "\n".join(lines).lstrip("\n") + "\n"
 
 

@@ -183,3 +183,25 @@ def test_the_manifest_holds_the_thresholds_and_time_limits_the_rule_gives_from_t
             assert rec.correct_n >= 20, f"{nb.id} {metric}: the rule needs at least 20 correct runs"
             assert threshold == rec.threshold, f"{nb.id} {metric}: course.toml {threshold}, the rule {rec.threshold}"
         assert "meets" in cal.timeout_line(nb.id, runs, nb.timeout), cal.timeout_line(nb.id, runs, nb.timeout)
+
+
+def test_the_manifest_flags_scores_above_what_correct_work_reached_in_the_calibration():
+    """course.toml's review_above is the rule's (the best correct run plus the mean interval width), for every
+    graded metric, and it lies above every correct run: correct work is not flagged."""
+    from autograder.course.manifest import load_course
+
+    runs = cal.read_runs(_script().RUNS)
+    for nb in load_course().notebooks:
+        assert set(nb.review_above) == set(nb.thresholds), nb.id
+        for metric, limit in nb.review_above.items():
+            assert limit == cal.review_above(nb.id, metric, runs), f"{nb.id} {metric}"
+            best = max(r["value"][metric] for r in runs if r["notebook"] == nb.id and r["correct"] and r.get("value"))
+            assert best < limit <= 1.0
+
+
+def test_review_flags_name_the_metric_and_change_nothing_below_the_limit():
+    evaluation = {"n": 2000, "accuracy": 0.97, "macro_f1": 0.5}
+    flags = cal.review_flags({"accuracy": 0.86, "macro_f1": 0.80}, evaluation)
+    assert len(flags) == 1 and flags[0].startswith(cal.REVIEW_NOTE) and "accuracy 0.970 on 2000" in flags[0]
+    assert cal.review_flags({"accuracy": 0.86}, {"n": 2000, "accuracy": 0.86}) == []
+    assert cal.review_flags({"accuracy": 0.86}, {}) == []

@@ -325,7 +325,7 @@ def test_the_student_manifest_has_no_grading_paths_or_sections(released):
 
     out, _ = released
     text = (out / "course.toml").read_text()
-    assert "solutions/" not in text and "grading/graders" not in text
+    assert "solutions/" not in text and "grading/graders" not in text and "review_above" not in text
     manifest = tomllib.loads(text)
     assert "sandbox" not in manifest and "cluster" not in manifest
     assert all(nb["thresholds"] for nb in manifest["notebooks"])

@@ -187,6 +187,36 @@ def recommend(notebook: str, metric: str, runs: list[dict]) -> Recommendation:
                           false_fail_rate(lows, best), best - broken_max, half, note)
 
 
+# ----------------------------------------------------------------------------- implausible scores
+REVIEW_NOTE = "needs review: possibly trained on held-out data"
+
+
+def review_above(notebook: str, metric: str, runs: list[dict]) -> float | None:
+    """The score above which a result asks for a person's look: the best value any correct run of the
+    calibration reached plus the mean width of the correct runs' 95% intervals, rounded up to 0.01.
+    Correct work lands above it about as rarely as a run beats the best of 20 by a whole interval; a model
+    that has seen the hidden test texts (their source is public) lands far above it. None without 2 runs."""
+    ok = [r for r in runs if r["notebook"] == notebook and r["correct"] and metric in r.get("value", {})]
+    if len(ok) < 2:
+        return None
+    best = max(r["value"][metric] for r in ok)
+    width = statistics.fmean(r["upper"][metric] - r["lower"][metric] for r in ok)
+    return math.ceil(round((best + width) * 100, 6)) / 100
+
+
+def review_flags(limits: dict[str, float], evaluation: dict) -> list[str]:
+    """For a model-tier evaluation (``Evaluation.to_dict()``): one line per metric above its ``review_above``
+    limit. The flag changes no score; it is for the instructor (the result's details, the class report)."""
+    flags = []
+    for metric, limit in limits.items():
+        value = evaluation.get(metric)
+        if isinstance(value, int | float) and value > limit:
+            flags.append(f"{REVIEW_NOTE}: {metric} {value:.3f} on {evaluation.get('n', '?')} hidden test texts is "
+                         f"above {limit:.2f}, the best correct run of the calibration plus an interval's width "
+                         "(docs/calibration.md); look for the test texts in its training data")
+    return flags
+
+
 # ----------------------------------------------------------------------------- the table
 def timeout_line(notebook: str, runs: list[dict], timeout: float) -> str:
     """How the notebook's time limit compares with the slowest correct run (the limit must leave a
@@ -233,6 +263,9 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
                       f"- broken runs: {rec.broken_n}, best lower bound {rec.broken_max:.3f}",
                       *([timeout_line(notebook, runs, timeouts[notebook])] if timeouts and notebook in timeouts
                         else []),
+                      *([f"- needs review above: {ceiling:.2f} (the best correct run's value plus the mean "
+                         f"interval width): a score above it is flagged '{REVIEW_NOTE}'; it changes no points"]
+                        if (ceiling := review_above(notebook, metric, runs)) is not None else []),
                       "- recommended threshold: " + (f"{rec.threshold:.2f} (false-fail {rec.false_fail:.2%}, "
                                                      f"margin over broken {rec.margin:.3f}, mean interval "
                                                      f"half-width {rec.half_width:.3f}: the margin is "

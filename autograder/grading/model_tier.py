@@ -41,6 +41,7 @@ from autograder.course.manifest import Course, Notebook, load_course, manifest_p
 from autograder.course.models import ResolvedModel, resolve_model
 from autograder.course.split_hashes import expected, labels, verified_bytes
 from autograder.grading import diagnose
+from autograder.grading.calibration import review_flags
 from autograder.grading.evaluator import (
     HiddenSplit,
     ModelArtifactError,
@@ -215,6 +216,9 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
             passed["model_saved"] = str(exc) + (f" (refused: {'; '.join(refusals)})" if refusals else "")
     if evaluation is not None:
         details["evaluation"] = evaluation.to_dict()
+        flags = review_flags(nb.review_above, details["evaluation"])  # no points change: for the instructor
+        if flags:
+            details["needs_review"] = flags
         for metric, threshold in nb.thresholds.items():
             value, (lo, hi) = ((evaluation.accuracy, evaluation.accuracy_ci) if metric == "accuracy"
                                else (evaluation.macro_f1, evaluation.macro_f1_ci))

@@ -182,6 +182,18 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
                                                 for r in rows) + "</table>"
 
 
+def _review_card(results: list[GradeResult]) -> str:
+    """Grades that stand only after a person looked: a model-tier score above anything correct work reached
+    in the calibration, hidden test texts in a submission's files (``GradeResult.needs_review``)."""
+    rows = [[_e(student_id(r)), f'<span class="bad msg">{_e(line)}</span>']
+            for r in sorted(results, key=student_id) for line in r.needs_review()]
+    note = ("A score far above what correct work reached in the calibration, or hidden test texts found in a "
+            "submission's files: the score stands as graded until someone looks (the sentiment texts' source "
+            "is public).")
+    body = _table(["student", "what to look at"], rows) if rows else "<p>Nothing to review.</p>"
+    return f'<div class="card"><h2>Needs review</h2><p class="muted">{_e(note)}</p>{body}</div>'
+
+
 def class_report_html(results: list[GradeResult], *, submissions: Path | None = None,
                       deadline: datetime | None = None, title: str | None = None) -> str:
     """The page: summary, score distributions, most failed checks, model tier, missing and late, sandbox."""
@@ -199,6 +211,7 @@ def class_report_html(results: list[GradeResult], *, submissions: Path | None = 
          f'<div class="big">{_e(summary)}</div><div class="muted">'
          + ("every job ran in the sandbox" if not off else f'<span class="bad">{len(off)} job(s) ran without the '
                                                             "sandbox</span>") + "</div></div>"]
+    h.append(_review_card(results))
     h.append('<div class="card"><h2>Score distribution per stage</h2><div class="grid">'
              + "".join(f"<figure>{svg}</figure>" for svg in _score_plots(results)) + "</div></div>")
     rows = [[f"<code>{_e(r['stage'])}</code>", f"<code>{_e(r['check'])}</code>", f"{r['failed']}/{len(results)}",

@@ -73,8 +73,10 @@ class GradeResult(_Cleaned):
     course: str = ""  # the course's title, for exports (reports read the result, never the manifest)
     course_stages: list[str] = field(default_factory=list)  # every stage and notebook id, in course order
     warnings: list[str] = field(default_factory=list)  # e.g. files of the submission that were refused
+    # for the instructor, never a score: e.g. hidden test texts found in the submission's files
+    review: list[str] = field(default_factory=list)
     TEXT: ClassVar[frozenset[str]] = frozenset({"submission", "model", "sandbox", "course", "course_stages",
-                                                "warnings"})
+                                                "warnings", "review"})
 
     @property
     def score(self) -> float:
@@ -83,6 +85,13 @@ class GradeResult(_Cleaned):
     @property
     def max_score(self) -> float:
         return round(sum(s.max_score for s in self.stages), 4)
+
+    def needs_review(self) -> list[str]:
+        """What a person should look at before the grade stands: the result's own review lines and each
+        stage's (``details["needs_review"]``: a model-tier score above what correct work reaches)."""
+        stages = [f"{s.id}: {line}" for s in self.stages for line in s.details.get("needs_review", [])
+                  if isinstance(line, str)]
+        return [*self.review, *stages]
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -105,4 +114,5 @@ class GradeResult(_Cleaned):
             course=str(data.get("course", "")),
             course_stages=[str(x) for x in data.get("course_stages", [])],
             warnings=[str(w) for w in data.get("warnings", [])],
+            review=[str(w) for w in data.get("review", [])],
         )

@@ -48,6 +48,8 @@ def print_table(result: GradeResult, console: Console | None = None, *, verbose:
                       style=None if result.sandbox.startswith("sandbox: on") else "yellow")
     for warning in result.warnings:
         console.print(f"! {warning}", **plain)
+    for line in result.needs_review():
+        console.print(f"? {line}", **plain, style="yellow")
     if not verbose:
         return
     for s in result.stages:
