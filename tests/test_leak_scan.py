@@ -17,6 +17,7 @@ from autograder.course.manifest import load_course
 from autograder.grading import leak_scan
 
 COURSE = load_course()
+pytestmark = pytest.mark.unit  # in this process: no judge, no jail, no training
 
 
 def _hidden(name: str, count: int, *, start: int = 0) -> list[tuple[int, str]]:

@@ -22,6 +22,7 @@ from autograder.reports.class_report import class_report_html
 from autograder.reports.results import CheckResult, GradeResult, StageResult
 
 NB = load_course().notebook("sentiment_model")
+pytestmark = pytest.mark.unit  # in this process: no judge, no jail, no training
 
 
 def _graded_with_accuracy(tmp_path, monkeypatch, accuracy: float) -> StageResult:
