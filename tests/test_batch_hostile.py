@@ -29,6 +29,7 @@ from autograder import REPO_ROOT
 from autograder.batch import local as batch
 from autograder.batch import store, submissions, validate
 from autograder.course.manifest import SubmissionCaps, load_course
+from autograder.reports.batch_report import write_class_reports
 from autograder.sandbox.jail import detect
 
 STAGE = "tokenize"
@@ -481,7 +482,7 @@ def jailed_class(tmp_path_factory):
         mp.setattr(tempfile, "tempdir", str(scratch))
         results = batch.grade_batch(subs, out, workers=2, stages=[STAGE], progress=False, caps=SMALL,
                                     require_sandbox=True, log=logs.append)
-    store.write_class_reports(results, out, assignment="ps1")
+    write_class_reports(results, out, assignment="ps1")
     return root, out, {r.submission: r for r in results}, logs
 
 
@@ -630,7 +631,7 @@ def test_model_tier_run_files_are_kept_in_out_and_paths_follow(tmp_path):
     result = GradeResult("x", [StageResult("sentiment_model", "t", 0.0, 10.0, tier="model", details=details),
                                StageResult("emotion_model", "t", 0.0, 10.0, tier="model", details=elsewhere)])
     dest = tmp_path / "out" / "runs" / "x"
-    store.keep_run_files(runs, dest, result, SMALL)
+    store.place_run_files(store.pack_run_files(runs, result, SMALL), dest, result)  # the worker's, the client's
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
         "sentiment_model/executed_sentiment.ipynb", "sentiment_model/output/log_history.json"]
     assert result.stages[0].details["output_dir"] == str(dest / "sentiment_model" / "output")

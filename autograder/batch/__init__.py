@@ -3,7 +3,7 @@ process (local.py, worker.py), results written by the client only (store.py); co
 repositories (roster.py, classroom.py)."""
 
 from autograder.batch.local import grade_batch
-from autograder.batch.store import write_class_reports
 from autograder.batch.submissions import normalise_id
+from autograder.reports.batch_report import write_class_reports  # re-exported: what a batch is followed by
 
 __all__ = ["grade_batch", "normalise_id", "write_class_reports"]

@@ -99,6 +99,14 @@ def collect_run_files(runs: Path, caps: SubmissionCaps) -> dict[str, bytes]:
     return found
 
 
+def pack_run_files(runs: Path, result: GradeResult, caps: SubmissionCaps) -> dict[str, bytes]:
+    """Worker side, in one step: the run files to send back (:func:`collect_run_files`), and the
+    result's run paths made relative to ``runs`` for :func:`place_run_files` on the client."""
+    files = collect_run_files(runs, caps)
+    relative_run_paths(runs, result)
+    return files
+
+
 def relative_run_paths(runs: Path, result: GradeResult) -> None:
     """Point the result's run paths at their place relative to ``runs`` (paths elsewhere are dropped)."""
     base = str(runs.resolve())
@@ -129,13 +137,6 @@ def place_run_files(files: dict[str, bytes], dest: Path, result: GradeResult) ->
                 del stage.details[key]
 
 
-def keep_run_files(runs: Path, dest: Path, result: GradeResult, caps: SubmissionCaps) -> None:
-    """Model tier, in one place: keep the run files of ``runs`` in ``dest`` and point the result there."""
-    files = collect_run_files(runs, caps)
-    relative_run_paths(runs, result)
-    place_run_files(files, dest, result)
-
-
 def kept_results(out: Path, students: list[str], written: dict[str, str],
                  log: Callable[[str], None]) -> dict[str, GradeResult]:
     """The results of an earlier run that a resumed batch keeps: well-formed ones, except failures
@@ -157,20 +158,3 @@ def cluster_failure(result: GradeResult) -> bool:
     """A result the batch recorded for a failure of the cluster, not of the submission."""
     note = next((s for s in result.stages if s.id == "submission"), None)
     return note is not None and note.details.get("retry") is True
-
-
-def write_class_reports(results: list[GradeResult], out: Path, *, assignment: str | None = None,
-                        submissions: Path | None = None, deadline=None) -> None:
-    """Per-student reports (``OUT/reports/<id>/``), the class gradebooks and the class report."""
-    from autograder.reports import write_reports
-    from autograder.reports.exports import gradebook_csv, nbgrader_gradebook
-
-    for result in results:
-        write_reports(result, out / "reports" / result.submission)
-    gradebook_csv(results, out / "gradebook.csv")
-    nbgrader_gradebook(results, out / "nbgrader_grades.csv", assignment=assignment)
-    try:
-        from autograder.reports.class_report import write_class_report
-    except ImportError:  # pragma: no cover - a student's copy of the course has no class report
-        return
-    write_class_report(results, out / "class_report.html", submissions=submissions, deadline=deadline)
