@@ -124,7 +124,7 @@ def _failure_message(nb: Notebook, returncode: int, out: str, err: str, course: 
                         f"{course.model_limits.memory_mb} MiB of memory")
             return f"{nb.notebook} could not be executed: {ename}: {evalue}"
     if returncode < 0 or returncode > 128:
-        return f"{nb.notebook} stopped: {exit_reason(returncode if returncode < 0 else 128 - returncode)}"
+        return f"{nb.notebook} stopped: {exit_reason(returncode, jailed=True)}"
     last = (err.strip().splitlines() or ["no output"])[-1][:MESSAGE_CAP]
     return f"{nb.notebook} could not be executed: {last}"
 

@@ -75,32 +75,35 @@ def grade(submission: str | Path, *, stages: Iterable[str] | None = None, thread
 def grade_submission(submission: str | Path, *, tier: str = "structural", stages: Iterable[str] | None = None,
                      model=None, sandbox: SandboxStatus | None = None, require_sandbox: bool = False,
                      work_dir: Path | None = None, threads: int | None = None, jobs: int | None = None,
-                     progress=None) -> GradeResult:
+                     progress=None, course: Course | None = None) -> GradeResult:
     """THE entry point: grade one submission on a tier (structural, model or all).
 
     Used by the CLI, batch grading and the release check. ``model`` is the resolved course
     model (default: :func:`autograder.course.models.resolve_model`); the sandbox status is detected
-    once and stated in the result; ``require_sandbox`` refuses to grade without it.
+    once and stated in the result; ``require_sandbox`` refuses to grade without it. The course is
+    loaded once here (or given) and passed down.
     """
     from autograder.course.models import resolve_model
+    from autograder.grading.leak_scan import review_lines
     from autograder.sandbox.jail import copy_plain_files, require
 
     submission = Path(submission)
+    course = course or load_course()
     sandbox = sandbox or detect()
     require(sandbox, require_sandbox)
     model = model or resolve_model()
     start = time.monotonic()
     result = grade(submission, stages=[] if tier == "model" else stages, threads=threads, jobs=jobs,
-                   progress=progress, sandbox=sandbox)
+                   progress=progress, sandbox=sandbox, course=course)
     if tier in ("model", "all"):
         from autograder.grading.model_tier import grade_notebooks
 
         work = Path(work_dir or Path("grading_runs") / submission.resolve().name)
         result.stages.extend(grade_notebooks(submission, work, threads=threads, progress=progress,
                                              sandbox=sandbox, model=model))
-    result.warnings = copy_plain_files(submission, None, load_course().caps)
+    result.warnings = copy_plain_files(submission, None, course.caps)
+    result.review = review_lines(submission, course)  # hidden test texts in the submission's files
     result.sandbox = sandbox.describe()
-    course = load_course()
     result.course = course.title
     result.course_stages = [s.id for s in course.stages] + [n.id for n in course.notebooks]
     result.model = model.record()  # a name, revision and weights hash: never a local path
