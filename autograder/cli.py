@@ -180,9 +180,22 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="autograder", description="Grade and practise the fine-tuning course.")
-    sub = p.add_subparsers(dest="command", required=True)
+    from autograder.procs import SETTINGS
 
+    env = "\n".join(f"  {name:<20} {what}" for name, what in SETTINGS.items())
+    p = argparse.ArgumentParser(prog="autograder", description="Grade and practise the fine-tuning course.",
+                                epilog=f"environment variables (read here, passed down as options):\n{env}",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_grade(sub)
+    _add_grade_batch(sub)
+    _add_instructor_tools(sub)
+    add_student_commands(sub)  # status, check, hint: the student command's own
+    _add_collect(sub)
+    return p
+
+
+def _add_grade(sub) -> None:
     g = sub.add_parser("grade", help="grade a submission folder (instructors, CI)")
     g.add_argument("path", help="a submission folder holding the stage modules, e.g. solutions/")
     g.add_argument("--stage", action="append", help="grade only this stage (repeatable)")
@@ -203,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse to grade unless the bubblewrap sandbox can run (use it for untrusted submissions)")
     g.set_defaults(func=cmd_grade)
 
+
+def _add_grade_batch(sub) -> None:
     b = sub.add_parser("grade-batch", help="grade a folder of student folders or zips (resumable)")
     b.add_argument("submissions")
     b.add_argument("--out", default="grading_batch", help="results, reports and gradebooks go here")
@@ -222,13 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade even where the bubblewrap sandbox cannot run (not for untrusted submissions)")
     b.set_defaults(func=cmd_grade_batch)
 
+
+def _add_instructor_tools(sub) -> None:
     r = sub.add_parser("release", help="build the student repository (nothing hidden inside)")
     r.add_argument("out")
     r.add_argument("--no-check", action="store_true", help="skip checking that solutions pass and stubs fail")
     r.add_argument("--no-git", action="store_true", help="do not make the release a git repository")
     r.set_defaults(func=cmd_release)
-
-    add_student_commands(sub)  # status, check, hint: the student command's own
 
     s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/ (or --check it)")
     s.add_argument("--check", action="store_true")
@@ -244,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a Hub id or a folder (default: $COURSE_MODEL, else course.toml's)")
     m.set_defaults(func=cmd_model)
 
+
+def _add_collect(sub) -> None:
     co = sub.add_parser("collect", help="clone the student repositories of a roster, for grade-batch (instructors)")
     co.add_argument("roster", help="clone URLs (one a line, or 'STUDENT_ID URL'), or a GitHub Classroom CSV export")
     co.add_argument("--out", default="submissions", help="SUBMISSIONS folder: one folder per student goes here")
@@ -258,7 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--timeout", type=float, default=300, help="seconds each git command may take")
     co.add_argument("--log", help="where the log goes (default SUBMISSIONS/collect.csv)")
     co.set_defaults(func=cmd_collect)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,6 +147,34 @@ def kill_tree(proc: subprocess.Popen | int) -> None:
         pass
 
 
+class LiveProcesses:
+    """The children a piece of work has running now, owned by that work (a grade of several notebooks
+    side by side), never by a module: an interrupted grade kills exactly its own."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def adopt(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def release(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            kill_tree(proc)
+
+    def __len__(self) -> int:
+        return len(self._procs)
+
+
 def signal_of(returncode: int | None, jailed: bool) -> int | None:
     """The signal that ended a process: negative codes from Popen, 128+N through bwrap's init."""
     if returncode is None:

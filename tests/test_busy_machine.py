@@ -39,14 +39,17 @@ def test_an_interrupted_grade_stops_the_notebooks_running_side_by_side(monkeypat
 
     started = []
 
-    def slow_notebook(nb, *args, **kwargs):
+    lives = []
+
+    def slow_notebook(nb, *args, live, **kwargs):
         proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
         started.append(proc)
-        model_tier._RUNNING.add(proc)
+        lives.append(live)
+        live.adopt(proc)
         try:
             proc.wait()
         finally:
-            model_tier._RUNNING.discard(proc)
+            live.release(proc)
 
     calls = []
 
@@ -66,4 +69,4 @@ def test_an_interrupted_grade_stops_the_notebooks_running_side_by_side(monkeypat
         model_tier.grade_notebooks(tmp_path, tmp_path, model=object(), progress=ctrl_c_once_the_first_runs)
     assert time.monotonic() - begin < 30, "the grade waited for its notebooks instead of stopping them"
     assert started and all(p.poll() is not None for p in started)
-    assert not model_tier._RUNNING
+    assert lives and not len(lives[0])  # the grade's own registry of live jobs, emptied

@@ -217,3 +217,21 @@ def test_html_escapes_messages_ids_and_notes():
     assert "&lt;script&gt;alert(1)&lt;/script&gt; [link](http://x)" in page
     assert "Feedback for [me](javascript:alert(1))&lt;img src=x&gt;" in page
     assert "<h2>Notes</h2>" in page and "- &lt;script&gt;" in page
+
+
+def test_the_learning_curve_travels_in_the_result(tmp_path):
+    """Reports render from the result alone: the model tier copies the curve into the stage's details,
+    so the plot is drawn with the run's files gone (a result read on another machine)."""
+    from autograder.grading.artifacts import learning_curve
+
+    out = write_history(tmp_path / "output")
+    history = json.loads((out / "log_history.json").read_text())
+    history += [{"loss": float("nan"), "epoch": 9.0}, {"eval_accuracy": "high", "step": True}, "not a dict"]
+    (out / "log_history.json").write_text(json.dumps(history))
+    curve = learning_curve(out)
+    assert len(curve) == 22 and all("grad_norm" not in p and "train_runtime" not in p for p in curve)
+    assert {"epoch": 9.0} in curve and all(all(isinstance(v, float) for v in p.values()) for p in curve)
+    result = make_result(tmp_path)
+    result.stages[-1].details.update(output_dir=str(tmp_path / "gone"), learning_curve=curve)
+    assert "emotion_model_learning_curve.png" in plots(result)
+    assert learning_curve(tmp_path / "missing") == []

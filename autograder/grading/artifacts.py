@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import json
+import math
 import os
 import shutil
 import stat
@@ -217,3 +219,25 @@ def copy_out(job: Job, nb: Notebook, work: Path, course: Course) -> CopyOut:
     return result
 
 
+LEARNING_KEYS = ("epoch", "step", "loss", "eval_loss", "eval_accuracy", "eval_f1", "eval_macro_f1", "learning_rate")
+MAX_CURVE_POINTS = 500
+
+
+def learning_curve(output: Path) -> list[dict]:
+    """The Trainer's log history (output_dir/log_history.json, copied out of the jail and size-capped),
+    numbers only, so that reports draw the learning curve from the result alone."""
+    try:
+        data = json.loads((Path(output) / "log_history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, list):
+        return []
+    curve = []
+    for entry in data[:MAX_CURVE_POINTS]:
+        if isinstance(entry, dict):
+            point = {k: float(entry[k]) for k in LEARNING_KEYS
+                     if isinstance(entry.get(k), (int, float)) and not isinstance(entry.get(k), bool)
+                     and math.isfinite(entry[k])}
+            if point:
+                curve.append(point)
+    return curve

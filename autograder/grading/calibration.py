@@ -274,22 +274,29 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
                                                      if rec.threshold is not None else f"none ({rec.note})"),
                       "", "| variant | kind | runs | value mean | lower bound min / mean / max | passes at "
                       f"{current:.2f} | seconds (mean) |", "|---|---|---|---|---|---|---|"]
-            for vid in dict.fromkeys(r["variant"] for r in runs if r["notebook"] == notebook):
-                mine = [r for r in runs if r["notebook"] == notebook and r["variant"] == vid]
-                scored = [r for r in mine if metric in r.get("lower", {})]
-                kind = ("correct" if mine[0]["correct"] else "broken" if _must_fail(mine[0])
-                        else "broken, caught by a structural check (not required to fail here)")
-                if not scored:
-                    why = "; ".join(sorted({r.get("error", "")[:80] for r in mine})) or "no model scored"
-                    lines.append(f"| {vid} | {kind} | {len(mine)} | "
-                                 f"not scored: {why} | | | |")
-                    continue
-                lows = [r["lower"][metric] for r in scored]
-                passes = sum(lo >= current for lo in lows)
-                value = statistics.fmean(r["value"][metric] for r in scored)
-                seconds = statistics.fmean(r["duration_s"] for r in mine)
-                spread = f"{min(lows):.3f} / {statistics.fmean(lows):.3f} / {max(lows):.3f}"
-                lines.append(f"| {vid} | {kind} | {len(mine)} | {value:.3f} | {spread} | {passes}/{len(scored)} | "
-                             f"{seconds:.0f} |")
+            lines += _variant_rows(runs, notebook, metric, current)
             lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _variant_rows(runs: list[dict], notebook: str, metric: str, current: float) -> list[str]:
+    """One table row per variant of ``notebook``: its kind, runs, mean value, lower bounds, passes, seconds."""
+    lines = []
+    for vid in dict.fromkeys(r["variant"] for r in runs if r["notebook"] == notebook):
+        mine = [r for r in runs if r["notebook"] == notebook and r["variant"] == vid]
+        scored = [r for r in mine if metric in r.get("lower", {})]
+        kind = ("correct" if mine[0]["correct"] else "broken" if _must_fail(mine[0])
+                else "broken, caught by a structural check (not required to fail here)")
+        if not scored:
+            why = "; ".join(sorted({r.get("error", "")[:80] for r in mine})) or "no model scored"
+            lines.append(f"| {vid} | {kind} | {len(mine)} | "
+                         f"not scored: {why} | | | |")
+            continue
+        lows = [r["lower"][metric] for r in scored]
+        passes = sum(lo >= current for lo in lows)
+        value = statistics.fmean(r["value"][metric] for r in scored)
+        seconds = statistics.fmean(r["duration_s"] for r in mine)
+        spread = f"{min(lows):.3f} / {statistics.fmean(lows):.3f} / {max(lows):.3f}"
+        lines.append(f"| {vid} | {kind} | {len(mine)} | {value:.3f} | {spread} | {passes}/{len(scored)} | "
+                     f"{seconds:.0f} |")
+    return lines

@@ -41,6 +41,14 @@ from autograder.course.manifest import Course, Notebook, load_course, manifest_p
 from autograder.course.models import ResolvedModel, resolve_model
 from autograder.course.split_hashes import expected, labels, verified_bytes
 from autograder.grading import diagnose
+from autograder.grading.artifacts import (
+    CopyOut,
+    check_notebook_file,
+    copy_out,
+    learning_curve,
+    model_mounts,
+    valid_notebook,
+)
 from autograder.grading.calibration import review_flags
 from autograder.grading.evaluator import (
     HiddenSplit,
@@ -63,20 +71,7 @@ TRAINING_SPLITS = ("train", "validation")  # the only splits a job ever sees
 MESSAGE_CAP = 400
 OUTPUT_TAIL_BYTES = 64 << 10
 
-from autograder.grading.artifacts import (  # noqa: E402,F401 - re-exported
-    FEEDBACK_FILES,
-    MODEL_FILES,
-    CopyOut,
-    check_notebook_file,
-    copy_out,
-    model_mounts,
-    valid_notebook,
-)
-
 # ----------------------------------------------------------------------------- the job
-# The notebook runs now in progress (jobs of notebooks graded side by side run in worker threads): an
-# interrupted grade stops them all instead of waiting for them to finish.
-_RUNNING: set[subprocess.Popen] = set()
 
 
 def prepare_inputs(job: Job, nb: Notebook) -> Path:
@@ -130,7 +125,8 @@ def _failure_message(nb: Notebook, returncode: int, out: str, err: str, course: 
 
 
 def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course: Course,
-             ro: tuple[Path, ...], threads: int | None, extra_env: dict[str, str]) -> str:
+             ro: tuple[Path, ...], threads: int | None, extra_env: dict[str, str],
+             live: procs.LiveProcesses | None = None) -> str:
     """Run papermill (and so its kernel) in the jail; '' on success, else a learner message."""
     sub, scratch = inside(job, status)
     write_kernelspec(job.scratch / "jupyter", sys.executable)
@@ -142,7 +138,8 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = spawn(argv, job, course.model_limits, status, ro=ro, threads=threads, env_extra=env,
                      stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-    _RUNNING.add(proc)
+    if live is not None:
+        live.adopt(proc)  # an interrupted grade kills it
     try:
         returncode = proc.wait(timeout=nb.timeout)
     except subprocess.TimeoutExpired:
@@ -152,7 +149,8 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
     finally:
         kill_tree(proc)  # the whole tree, also after a normal end: nothing of the job outlives it
         release(proc)
-        _RUNNING.discard(proc)
+        if live is not None:
+            live.release(proc)
     if returncode == 0:
         return ""
     return _failure_message(nb, returncode, _tail(out_path), _tail(err_path), course)
@@ -160,17 +158,39 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
 
 # ----------------------------------------------------------------------------- grading
 def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedModel, *,
-                   seed: int, threads: int | None = None, sandbox: SandboxStatus | None = None) -> StageResult:
+                   seed: int, threads: int | None = None, sandbox: SandboxStatus | None = None,
+                   live: procs.LiveProcesses | None = None) -> StageResult:
+    """Run the notebook in the jail, copy its saved model out, score it on the hidden split; its jailed
+    processes are adopted by ``live`` while they run (the grade of several notebooks owns it)."""
     start = time.monotonic()
     status = sandbox or detect()
     course = load_course()
     work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    submission = Path(submission)
     test: HiddenSplit = load_hidden_split(nb.dataset)  # read and verified before any submission code runs
     details: dict = {"sandbox": status.describe(), "executed_notebook": str(work / f"executed_{nb.notebook}"),
                      "output_dir": str(work / "output"), "thresholds": dict(nb.thresholds)}
-    passed: dict[str, str] = {}  # check -> failure message ('' = passed)
+    error, copied = _run_notebook(nb, Path(submission), work, model, status, course, seed, threads, details, live)
+    if copied.refused:
+        details["refused"] = copied.refused
+    details["learning_curve"] = learning_curve(work / "output")
+    passed: dict[str, str] = {"notebook_runs": error}  # check -> failure message ('' = passed)
+    evaluation, tok = _score(nb, work, test, model, seed, error, copied, passed)
+    if evaluation is not None:
+        _judge_thresholds(nb, evaluation, test, model, tok, details, passed)
+    else:
+        for metric in nb.thresholds:
+            passed.setdefault(metric, "not scored: there is no saved model to score (see model_saved)")
+    checks = _checks(nb, passed, details)
+    return StageResult(id=nb.id, title=nb.title, score=sum(c.score for c in checks), max_score=nb.points,
+                       checks=checks, error=error, duration_s=round(time.monotonic() - start, 1), tier="model",
+                       details=details)
+
+
+def _run_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedModel, status: SandboxStatus,
+                  course: Course, seed: int, threads: int | None, details: dict,
+                  live: procs.LiveProcesses | None) -> tuple[str, CopyOut]:
+    """The notebook executed in a fresh jail, and what it saved copied out; returns (error, copied)."""
     copied = CopyOut()
     error = check_notebook_file(submission / nb.notebook, course.caps.max_file_mb)
     job = None
@@ -186,7 +206,7 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
                       "output_dir": f"{inside(job, status)[1]}/output", "seed": seed, "num_threads": threads or 0}
             extra_env = {"COURSE_MANIFEST": str(job.inputs / "course.toml"), "COURSE_MODEL": model.path}
             ro = (Path(autograder.__file__).resolve().parent, *model_mounts(model))
-            error = _execute(nb, job, params, status, course, ro, threads, extra_env)
+            error = _execute(nb, job, params, status, course, ro, threads, extra_env, live)
             copied = copy_out(job, nb, work, course)
             details["parameters"] = {k: v for k, v in params.items() if k not in diagnose.JOB_PARAMETERS}
             overridden = diagnose.overridden_parameters(job.submission / nb.notebook, params)
@@ -195,17 +215,20 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
     finally:
         if job is not None:
             job.cleanup()
-    if copied.refused:
-        details["refused"] = copied.refused
-    passed["notebook_runs"] = error
-    evaluation = None
-    try:
-        from transformers import AutoTokenizer
+    return error, copied
 
-        tok = AutoTokenizer.from_pretrained(model.path)
+
+def _score(nb: Notebook, work: Path, test: HiddenSplit, model: ResolvedModel, seed: int, error: str,
+           copied: CopyOut, passed: dict[str, str]):
+    """(evaluation or None, the course tokenizer); ``passed["model_saved"]`` says whether it loaded."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model.path)
+    try:
         evaluation = score_saved_model(work / "output" / "model", test, tok, seed=seed, course_model=model.path,
                                        time_limit=nb.score_timeout)  # the saved architecture must be the course's
         passed["model_saved"] = ""
+        return evaluation, tok
     except ScoringTimeout as exc:  # it loaded; only its score is unknown
         passed.update({"model_saved": "", **{metric: f"not scored: {exc}" for metric in nb.thresholds}})
     except ModelArtifactError as exc:
@@ -214,27 +237,31 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
         else:
             refusals = [r for r in copied.refused if r.startswith("output_dir/model")]
             passed["model_saved"] = str(exc) + (f" (refused: {'; '.join(refusals)})" if refusals else "")
-    if evaluation is not None:
-        details["evaluation"] = evaluation.to_dict()
-        flags = review_flags(nb.review_above, details["evaluation"])  # no points change: for the instructor
-        if flags:
-            details["needs_review"] = flags
-        for metric, threshold in nb.thresholds.items():
-            value, (lo, hi) = ((evaluation.accuracy, evaluation.accuracy_ci) if metric == "accuracy"
-                               else (evaluation.macro_f1, evaluation.macro_f1_ci))
-            shown = f"{metric} {value:.3f} on {evaluation.n} hidden test texts (95% CI {lo:.3f}-{hi:.3f})"
-            why = diagnose.failure_reason(evaluation.to_dict(), dataset=nb.dataset,
-                                          learning_rate=details.get("parameters", {}).get("learning_rate"))
-            note = f" (note: {details['parameters_overridden']})" if "parameters_overridden" in details else ""
-            passed[metric] = "" if lo >= threshold else (
-                f"{shown}: the lower bound must reach {threshold:.2f}; {why}{note}")
-            details[metric] = shown
-        if nb.dataset == "emotion":
-            details["zero_shot"] = embedding_zero_shot_comparison(test.texts, test.labels, evaluation.predictions,
-                                                                  test.label_names, model.path, tok)
-    else:
-        for metric in nb.thresholds:
-            passed.setdefault(metric, "not scored: there is no saved model to score (see model_saved)")
+    return None, tok
+
+
+def _judge_thresholds(nb: Notebook, evaluation, test: HiddenSplit, model: ResolvedModel, tok, details: dict,
+                      passed: dict[str, str]) -> None:
+    """Each threshold against its metric's lower confidence bound, with the reason when it fails."""
+    details["evaluation"] = evaluation.to_dict()
+    flags = review_flags(nb.review_above, details["evaluation"])  # no points change: for the instructor
+    if flags:
+        details["needs_review"] = flags
+    for metric, threshold in nb.thresholds.items():
+        value, (lo, hi) = ((evaluation.accuracy, evaluation.accuracy_ci) if metric == "accuracy"
+                           else (evaluation.macro_f1, evaluation.macro_f1_ci))
+        shown = f"{metric} {value:.3f} on {evaluation.n} hidden test texts (95% CI {lo:.3f}-{hi:.3f})"
+        why = diagnose.failure_reason(evaluation.to_dict(), dataset=nb.dataset,
+                                      learning_rate=details.get("parameters", {}).get("learning_rate"))
+        note = f" (note: {details['parameters_overridden']})" if "parameters_overridden" in details else ""
+        passed[metric] = "" if lo >= threshold else f"{shown}: the lower bound must reach {threshold:.2f}; {why}{note}"
+        details[metric] = shown
+    if nb.dataset == "emotion":
+        details["zero_shot"] = embedding_zero_shot_comparison(test.texts, test.labels, evaluation.predictions,
+                                                              test.label_names, model.path, tok)
+
+
+def _checks(nb: Notebook, passed: dict[str, str], details: dict) -> list[CheckResult]:
     checks = []
     for name, points in nb.checks.items():
         msg = passed.get(name, "not graded")
@@ -243,9 +270,7 @@ def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedMo
         if ok and name == "notebook_runs" and "parameters_overridden" in details:
             note = f"{note}; {details['parameters_overridden']}"
         checks.append(CheckResult(name, ok, points if ok else 0.0, points, note, hidden=False))
-    return StageResult(id=nb.id, title=nb.title, score=sum(c.score for c in checks), max_score=nb.points,
-                       checks=checks, error=error, duration_s=round(time.monotonic() - start, 1), tier="model",
-                       details=details)
+    return checks
 
 
 def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] | None = None,
@@ -272,9 +297,11 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
         together = max(1, min(len(chosen), cores))
         threads = max(1, cores // together)
 
+    live = procs.LiveProcesses()
+
     def one(nb: Notebook) -> StageResult:
         return grade_notebook(nb, submission, Path(work_root) / nb.id, model, seed=course.seed, threads=threads,
-                              sandbox=status)
+                              sandbox=status, live=live)
 
     import torch
 
@@ -292,8 +319,7 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
             except BaseException:  # Ctrl-C or an error: stop every job now (the pool waits for its threads)
                 for f in futures:
                     f.cancel()
-                for proc in list(_RUNNING):
-                    kill_tree(proc)
+                live.kill_all()
                 raise
     finally:
         torch.set_num_threads(before)

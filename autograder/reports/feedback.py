@@ -50,7 +50,11 @@ def thresholds(stage: StageResult) -> dict[str, float]:
 
 
 def log_history(stage: StageResult) -> list[dict]:
-    """The Trainer's log history the notebook saved (output_dir/log_history.json); [] when there is none."""
+    """The Trainer's log history: the result's own ``learning_curve`` (a report needs nothing but the
+    result), else, for results written before it, output_dir/log_history.json; [] when there is none."""
+    curve = stage.details.get("learning_curve")
+    if isinstance(curve, list) and curve:
+        return [e for e in curve if isinstance(e, dict)]
     out = stage.details.get("output_dir")
     try:
         data = json.loads((Path(out) / "log_history.json").read_text(encoding="utf-8")) if out else []
