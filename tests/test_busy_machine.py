@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from autograder import procs
-from autograder.grading import model_tier
 
 
 def test_every_environment_limits_spinning_and_pins_threads():
@@ -17,6 +16,8 @@ def test_every_environment_limits_spinning_and_pins_threads():
 
 
 def test_a_model_tier_job_always_gets_a_thread_count(monkeypatch, tmp_path):
+    from autograder.grading import model_tier  # torch and scikit-learn: imported when the test runs
+
     seen = []
     monkeypatch.setattr(model_tier, "grade_notebook", lambda nb, *a, threads=None, **k: seen.append(threads))
     monkeypatch.setattr(model_tier, "detect", lambda: None)
@@ -36,6 +37,8 @@ def test_an_interrupted_grade_stops_the_notebooks_running_side_by_side(monkeypat
     import time
 
     import pytest
+
+    from autograder.grading import model_tier
 
     started = []
 

@@ -9,7 +9,6 @@ import os
 import sys
 import xml.etree.ElementTree as ET
 
-import jsonschema
 import pytest
 
 from autograder.course.manifest import load_course
@@ -71,6 +70,8 @@ def test_hidden_messages_keep_the_prose_and_drop_grader_code():
 @pytest.mark.parametrize("result", [make_result(), real_structural_result()],
                          ids=["hand-built", "structural"])
 def test_gradescope_json_follows_the_documented_schema(result):
+    import jsonschema  # ~1 s to import: when the test runs, not when the suite is collected
+
     data = exports.gradescope_json(result)
     jsonschema.Draft202012Validator(exports.gradescope_schema()).validate(data)
     assert data["score"] == pytest.approx(result.score)
@@ -97,6 +98,8 @@ def test_gradescope_hidden_checks_show_no_grader_code():
 
 
 def test_gradescope_visibility_is_configurable(tmp_path):
+    import jsonschema
+
     path = exports.write_gradescope(make_result(), tmp_path / "results" / "results.json",
                                     visibility="after_published")
     data = json.loads(path.read_text())
@@ -108,6 +111,8 @@ def test_gradescope_visibility_is_configurable(tmp_path):
 
 
 def test_schema_rejects_what_gradescope_does_not_document():
+    import jsonschema
+
     schema, good = exports.gradescope_schema(), exports.gradescope_json(make_result())
     for mutate in (lambda d: d["tests"][0].update(status="ok"), lambda d: d.update(visibility="public"),
                    lambda d: d.update(execution_time=1.5), lambda d: d["tests"][0].update(name_format="rst"),

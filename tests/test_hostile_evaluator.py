@@ -19,22 +19,18 @@ import struct
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-import nbformat
 import pytest
-import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from autograder.course.manifest import load_course, manifest_path
 from autograder.course.models import packaged_encoder_path, resolve_model, tiny_model_dir
-from autograder.grading import evaluator, model_tier
-from autograder.grading.evaluator import (
-    HiddenSplit,
-    ScoringTimeout,
-    load_saved_model,
-    predict_indices,
-    score_saved_model,
-)
+
+if TYPE_CHECKING:
+    from autograder.grading.evaluator import HiddenSplit
+
+# torch, transformers and the evaluator are imported where they are used: collecting the suite costs
+# nothing of them, and tiny_model_dir builds its models (once) when a test runs, not at collection.
 
 LABELS = ["negative", "positive"]
 NB = load_course().notebook("sentiment_model")
@@ -47,6 +43,8 @@ BERT_LARGE = {"model_type": "bert", "architectures": ["BertForSequenceClassifica
 @pytest.fixture()
 def built(monkeypatch) -> list:
     """Every call of from_pretrained on a classifier; the spy raises, so nothing is ever built by it."""
+    from transformers import AutoModelForSequenceClassification
+
     calls: list = []
 
     def spy(*args, **kwargs):
@@ -71,7 +69,10 @@ def _honest_config() -> dict:
     return json.loads((tiny_model_dir("distilbert-classifier") / "config.json").read_text())
 
 
-COURSE = str(tiny_model_dir("distilbert-base"))  # what tiny_model_dir("distilbert-classifier") was built like
+def _course() -> str:  # what tiny_model_dir("distilbert-classifier") was built like
+    return str(tiny_model_dir("distilbert-base"))
+
+
 TINY_WEIGHTS = {"classifier.bias": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
 
 
@@ -87,8 +88,13 @@ def _saved(folder: Path, config: dict, tensors: dict | None = None) -> Path:
     return folder
 
 
-def _grade_with_saved(tmp_path: Path, monkeypatch, plant, *, nb=NB, course: str = COURSE):
+def _grade_with_saved(tmp_path: Path, monkeypatch, plant, *, nb=NB, course: str | None = None):
     """grade_notebook with the notebook's run replaced by ``plant(model_folder)``: what a notebook saved."""
+    import nbformat
+
+    from autograder.grading import model_tier
+
+    course = course or _course()
     sub = tmp_path / "submission"
     sub.mkdir()
     nbformat.write(nbformat.v4.new_notebook(), sub / nb.notebook)
@@ -105,7 +111,8 @@ def _grade_with_saved(tmp_path: Path, monkeypatch, plant, *, nb=NB, course: str 
     return result, checks
 
 
-def _refused(tmp_path, monkeypatch, built, config: dict, tensors: dict | None = None, *, course: str = COURSE) -> str:
+def _refused(tmp_path, monkeypatch, built, config: dict, tensors: dict | None = None, *,
+             course: str | None = None) -> str:
     """model_saved's message for this saved model, which must fail it without anything being built."""
     result, checks = _grade_with_saved(tmp_path, monkeypatch, lambda folder: _saved(folder, config, tensors),
                                        course=course)
@@ -159,6 +166,10 @@ def test_honest_config_with_huge_declared_weights_is_refused(tmp_path, monkeypat
 
 def test_a_half_precision_config_is_scored_in_fp32(tmp_path):
     """bf16 on CPU is ~100x slower than fp32: a config asking for it must not slow the evaluator down."""
+    import torch
+
+    from autograder.grading.evaluator import load_saved_model
+
     folder = _saved(tmp_path / "model", {**_honest_config(), "dtype": "bfloat16"})
     model, _ = load_saved_model(folder, LABELS)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
@@ -166,13 +177,19 @@ def test_a_half_precision_config_is_scored_in_fp32(tmp_path):
 
 # ----------------------------------------------------------------------------- honest models
 def _split(n: int = 24) -> HiddenSplit:
+    from autograder.grading.evaluator import HiddenSplit
+
     texts = [f"a {'good' if i % 2 else 'bad'} film, number {i}" for i in range(n)]
     return HiddenSplit(texts, [i % 2 for i in range(n)], LABELS)
 
 
 def test_an_honest_tiny_model_still_scores():
-    tok = AutoTokenizer.from_pretrained(COURSE)
-    ev = score_saved_model(tiny_model_dir("distilbert-classifier"), _split(), tok, seed=0, course_model=COURSE,
+    from transformers import AutoTokenizer
+
+    from autograder.grading.evaluator import score_saved_model
+
+    tok = AutoTokenizer.from_pretrained(_course())
+    ev = score_saved_model(tiny_model_dir("distilbert-classifier"), _split(), tok, seed=0, course_model=_course(),
                            time_limit=NB.score_timeout)
     assert ev.n == 24 and 0 <= ev.accuracy <= 1
 
@@ -180,6 +197,11 @@ def test_an_honest_tiny_model_still_scores():
 def test_a_model_saved_from_the_course_model_still_scores(tmp_path):
     """The packaged course model (BERT, 6 layers, 384 wide) with a fresh 2-label head, as stage 2 builds it
     and trainer.save_model writes it."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from autograder.grading.evaluator import score_saved_model
+
     course = str(packaged_encoder_path())
     config = AutoConfig.from_pretrained(course, num_labels=2, id2label=dict(enumerate(LABELS)),
                                         label2id={n: i for i, n in enumerate(LABELS)})
@@ -193,6 +215,12 @@ def test_a_model_saved_from_the_course_model_still_scores(tmp_path):
 # ----------------------------------------------------------------------------- the time limit
 def test_scoring_stops_between_batches_at_the_deadline(monkeypatch):
     """A model whose every batch takes 10 s (a fake clock): with a deadline at 25 s it scores 3 batches and stops."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from autograder.grading import evaluator
+    from autograder.grading.evaluator import ScoringTimeout, predict_indices
+
     clock = SimpleNamespace(now=0.0)
     monkeypatch.setattr(evaluator, "time", SimpleNamespace(monotonic=lambda: clock.now))
 
@@ -203,16 +231,20 @@ def test_scoring_stops_between_batches_at_the_deadline(monkeypatch):
             clock.now += 10
             return SimpleNamespace(logits=torch.zeros(len(input_ids), 2))
 
-    tok = AutoTokenizer.from_pretrained(COURSE)
+    tok = AutoTokenizer.from_pretrained(_course())
     with pytest.raises(ScoringTimeout, match="^192 of 300$"):
         predict_indices(SlowModel(), tok, [f"text {i}" for i in range(300)], [0, 1], batch_size=64, deadline=25)
     assert clock.now == 30
 
 
 def test_a_slow_scoring_stops_with_a_message():
-    tok = AutoTokenizer.from_pretrained(COURSE)
+    from transformers import AutoTokenizer
+
+    from autograder.grading.evaluator import ScoringTimeout, score_saved_model
+
+    tok = AutoTokenizer.from_pretrained(_course())
     with pytest.raises(ScoringTimeout, match=r"took longer than the 0 s limit and was stopped after 0 of 24 texts"):
-        score_saved_model(tiny_model_dir("distilbert-classifier"), _split(), tok, seed=0, course_model=COURSE,
+        score_saved_model(tiny_model_dir("distilbert-classifier"), _split(), tok, seed=0, course_model=_course(),
                           time_limit=0)
 
 
