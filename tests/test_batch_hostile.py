@@ -1,7 +1,7 @@
 """Hostile submissions against the batch (issue 9, item 4), each next to an honest one that must
 keep its full marks.
 
-Fast tests drive the batch with stand-in workers (``batch.WORKER``) that die, hang, flood, lie or
+Fast tests drive the batch with stand-in workers (``child.WORKER``) that die, hang, flood, lie or
 tamper, and check zips, ids and result validation directly. The slow ones grade a real class on
 the ``tokenize`` stage: once in the jail (the configuration ``grade-batch`` requires), once with
 the sandbox off, where the attacks really reach the batch's processes and files.
@@ -26,8 +26,8 @@ import psutil
 import pytest
 
 from autograder import REPO_ROOT
+from autograder.batch import child, store, submissions, validate
 from autograder.batch import local as batch
-from autograder.batch import store, submissions, validate
 from autograder.course.manifest import SubmissionCaps, load_course
 from autograder.reports.batch_report import write_class_reports
 from autograder.sandbox.jail import detect
@@ -270,7 +270,7 @@ FAKE_WORKER = textwrap.dedent('''
 def fake_worker(tmp_path, monkeypatch):
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER.format(tests=str(Path(__file__).parent)))
-    monkeypatch.setattr(batch, "WORKER", [sys.executable, str(script)])
+    monkeypatch.setattr(child, "WORKER", [sys.executable, str(script)])
     return script
 
 
@@ -595,8 +595,8 @@ def test_a_batch_killed_midway_leaves_no_worker_behind(tmp_path, fake_worker):
     script.write_text(textwrap.dedent(f'''
         import sys
         from pathlib import Path
-        from autograder.batch import local as batch
-        batch.WORKER = [sys.executable, {str(fake_worker)!r}]
+        from autograder.batch import child, local as batch
+        child.WORKER = [sys.executable, {str(fake_worker)!r}]
         batch.grade_batch(Path({str(subs)!r}), Path({str(tmp_path / "out")!r}), stages=[{STAGE!r}],
                           progress=False, limit_s=300)
     '''))

@@ -1,6 +1,12 @@
-"""Many submissions: one Dask task per submission (engine.py, task.py), each graded in a fresh child
-process (local.py, worker.py), results written by the client only (store.py); collecting students'
-repositories (roster.py, classroom.py)."""
+"""Many submissions: one Dask task per submission, each graded in a fresh child process, results
+written by the client only; collecting students' repositories (roster.py, classroom.py).
+
+The grading modules form a line, each importing only those after it (no circle):
+``local`` (the batch, :func:`grade_batch`) -> ``engine`` (the Dask cluster, submitting and streaming)
+-> ``task`` (one submission on a Dask worker) -> ``child`` (one child process, running ``worker``)
+-> ``kill`` (ending what a worker started). Beside the line: ``live`` (a running batch's stop and
+live children), ``store`` (the output folder), ``submissions`` and ``validate``.
+"""
 
 from autograder.batch.local import grade_batch
 from autograder.batch.submissions import normalise_id

@@ -4,12 +4,18 @@ Why Dask: instructors who outgrow one machine already have a way to start Dask w
 LocalCluster, ``dask scheduler`` + ``dask worker`` on lab machines, ``dask-jobqueue`` on Slurm), so
 the batch needs no engine of its own. Dask gives retries of a task whose worker died (bounded by
 ``distributed.scheduler.allowed-failures``), task retries on an exception (``retries=``), resources
-(``GPU``) and a dashboard; the batch adds the trust rules (:mod:`autograder.batch.local`).
+(``GPU``) and a dashboard; the batch adds the trust rules (:mod:`autograder.batch.local`,
+:mod:`autograder.batch.child`).
 
 The default local cluster runs its workers as threads of the batch process (``processes=False``):
 every submission is graded in a fresh child process anyway (that is the isolation), so a worker
 process per slot would only add start-up time and memory, and a hostile submission can reach
-neither kind of worker.
+neither kind of worker. Those in-process workers also carry the batch itself (its stop, its live
+children: :mod:`autograder.batch.live`), which no task could carry: a task is pickled.
+
+The batch's modules form a line, each importing only those after it: ``local`` (the batch) ->
+``engine`` (Dask) -> ``task`` (one task on a worker) -> ``child`` (one child process, running
+:mod:`autograder.batch.worker`) -> ``kill``.
 """
 
 from __future__ import annotations
@@ -17,13 +23,17 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import statistics
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+from autograder.batch import task as batch_task
 from autograder.batch.validate import Expected, MalformedResult, failed_result, validate_result
+
+if TYPE_CHECKING:
+    from autograder.batch.live import Batch
 
 RETRIES = 2  # a task that raised (e.g. a worker of another course version) is tried again elsewhere
 ALLOWED_FAILURES = 2  # a task whose worker died is rescheduled this many times, then fails
@@ -42,33 +52,16 @@ def slurm_options() -> dict:
 
 @contextmanager
 def open_client(*, cluster: str = "local", scheduler: str | None = None, workers: int = 1,
-                log: Callable[[str], None] = print) -> Iterator:
-    """A Dask client on the cluster asked for; the cluster (when we started it) closes with it."""
+                batch: Batch | None = None, log: Callable[[str], None] = print) -> Iterator:
+    """A Dask client on the cluster asked for; the cluster (when we started it) closes with it.
+    ``batch`` goes to the workers of a local cluster (they run in this process) as their plugin."""
     import dask
-    from distributed import Client, LocalCluster
 
     dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                      "distributed.admin.tick.limit": "60s"})
-    started = None
     dashboard = importlib.util.find_spec("bokeh") is not None
     try:
-        if scheduler:
-            client = Client(scheduler, timeout="30s", set_as_default=False)
-        elif cluster == "local":
-            started = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False, memory_limit=0,
-                                   dashboard_address=":8787" if dashboard else ":0")
-            client = Client(started, set_as_default=False)
-        elif cluster == "slurm":
-            try:
-                from dask_jobqueue import SLURMCluster
-            except ImportError:
-                raise ClusterUnavailable("--cluster slurm needs dask-jobqueue: pip install 'llm-course-kit[cluster]'") \
-                    from None
-            started = SLURMCluster(**slurm_options())
-            started.scale(jobs=workers)
-            client = Client(started, set_as_default=False)
-        else:
-            raise ClusterUnavailable(f"unknown cluster {cluster!r}: local or slurm (or --scheduler tcp://HOST:PORT)")
+        client, started = _connect(cluster, scheduler, workers, batch, dashboard)
     except OSError as exc:
         raise ClusterUnavailable(f"cannot reach the Dask scheduler {scheduler or cluster}: {exc}") from None
     try:
@@ -81,6 +74,29 @@ def open_client(*, cluster: str = "local", scheduler: str | None = None, workers
         client.close()
         if started is not None:
             started.close()
+
+
+def _connect(cluster: str, scheduler: str | None, workers: int, batch: Batch | None, dashboard: bool) -> tuple:
+    """(client, the cluster we started or None): a running scheduler, a LocalCluster or a SLURMCluster."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout="30s", set_as_default=False), None
+    if cluster == "local":
+        started = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False, memory_limit=0,
+                               dashboard_address=":8787" if dashboard else ":0",
+                               plugins=(batch,) if batch is not None else ())
+    elif cluster == "slurm":
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError:
+            raise ClusterUnavailable("--cluster slurm needs dask-jobqueue: pip install 'llm-course-kit[cluster]'") \
+                from None
+        started = SLURMCluster(**slurm_options())
+        started.scale(jobs=workers)
+    else:
+        raise ClusterUnavailable(f"unknown cluster {cluster!r}: local or slurm (or --scheduler tcp://HOST:PORT)")
+    return Client(started, set_as_default=False), started
 
 
 def cluster_shape(client) -> tuple[bool, dict[str, int]]:
@@ -101,15 +117,13 @@ def _failure(exc: BaseException) -> tuple[str, str, bool]:
     the batch is run again; one that the submission caused is not."""
     from distributed import KilledWorker
 
-    from autograder.batch.task import CourseVersionMismatch, WorkerNotReady
-
     if isinstance(exc, KilledWorker):
         return (f"grading stopped: the machine grading this submission was lost {ALLOWED_FAILURES + 1} times "
                 "(the batch went on without it; it is graded again when the batch is run again)",
                 repr(exc)[-2000:], True)
-    if isinstance(exc, CourseVersionMismatch):
+    if isinstance(exc, batch_task.CourseVersionMismatch):
         return "could not be graded: the grading machines run a different version of the course", str(exc), True
-    if isinstance(exc, WorkerNotReady):
+    if isinstance(exc, batch_task.WorkerNotReady):
         return "could not be graded: no grading machine was ready (see the instructor's details)", str(exc), True
     return f"could not be graded: {type(exc).__name__}", repr(exc)[-2000:], False
 
@@ -124,7 +138,27 @@ def stream(client, tasks: Iterable[tuple[str, dict | None, list[str]]], *, tier:
     the batch goes on. The window keeps a few tasks per worker in flight, so the submissions' bytes
     are not all held in memory at once.
     """
-    from distributed import as_completed
+    gpu, slots = cluster_shape(client)
+    resources = {"GPU": 1} if gpu and tier in ("model", "all") else None
+    with _progress_bar(progress) as bar:
+        bar_task = bar.add_task("", total=total)
+
+        def advance(description: str) -> None:
+            bar.update(bar_task, advance=1, description=description)
+
+        window = _Window(client, tasks, slots=slots, resources=resources,
+                         retries=RETRIES if retries is None else retries, refused=advance)
+        window.fill(max(4, 2 * sum(slots.values())))
+        for fut, sid, warnings in window.finished():
+            reply = _reply_of(client, fut, sid, expected, log)
+            fut.release()
+            result = reply["result"]
+            advance(f"{sid}: {result.score:g}/{result.max_score:g}")
+            yield sid, reply, warnings
+            window.submit_next()
+
+
+def _progress_bar(shown: bool):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -134,58 +168,70 @@ def stream(client, tasks: Iterable[tuple[str, dict | None, list[str]]], *, tier:
         TimeRemainingColumn,
     )
 
-    from autograder.batch.task import grade_task
+    columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn(), TextColumn("{task.description}"))
+    return Progress(*columns, disable=not shown)
 
-    source = iter(tasks)
-    gpu, slots = cluster_shape(client)
-    resources = {"GPU": 1} if gpu and tier in ("model", "all") else None
-    window = max(4, 2 * sum(slots.values()))
-    futures: dict = {}
-    pending = as_completed(loop=client.loop)
 
-    def submit_next(bar, bar_task) -> bool:
-        for sid, task, warnings in source:
+class _Window:
+    """The tasks in flight: one more is submitted as one finishes, so the source is read lazily."""
+
+    def __init__(self, client, tasks: Iterable[tuple[str, dict | None, list[str]]], *, slots: dict[str, int],
+                 resources: dict | None, retries: int, refused: Callable[[str], None]) -> None:
+        from distributed import as_completed
+
+        self.client, self.source = client, iter(tasks)
+        self.slots, self.resources, self.retries, self.refused = slots, resources, retries, refused
+        self.futures: dict = {}  # future -> (id, warnings)
+        self.pending = as_completed(loop=client.loop)
+
+    def fill(self, size: int) -> None:
+        for _ in range(size):
+            if not self.submit_next():
+                break
+
+    def submit_next(self) -> bool:
+        """Submit the next task that needs grading (passing refused ones); False when there is none."""
+        for sid, task, warnings in self.source:
             if task is None:
-                bar.update(bar_task, advance=1, description=f"{sid}: refused")
+                self.refused(f"{sid}: refused")
                 continue
-            task = {**task, "slots": slots}
-            fut = client.submit(grade_task, task, key=f"grade-{sid}-{uuid.uuid4().hex[:8]}", pure=False,
-                                retries=RETRIES if retries is None else retries, resources=resources)
-            futures[fut] = (sid, warnings, time.monotonic())
-            pending.add(fut)
+            fut = self.client.submit(batch_task.grade_task, {**task, "slots": self.slots},
+                                     key=f"grade-{sid}-{uuid.uuid4().hex[:8]}", pure=False, retries=self.retries,
+                                     resources=self.resources)
+            self.futures[fut] = (sid, warnings)
+            self.pending.add(fut)
             return True
         return False
 
-    columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn(), TextColumn("{task.description}"))
-    with Progress(*columns, disable=not progress) as bar:
-        bar_task = bar.add_task("", total=total)
-        for _ in range(window):
-            if not submit_next(bar, bar_task):
-                break
-        for fut in pending:
-            sid, warnings, _ = futures.pop(fut)
-            try:
-                reply = fut.result()
-                reply["result"] = validate_result(reply["result"], expected)
-            except MalformedResult as exc:
-                reply = {"result": failed_result(sid, "grading failed: the grading process's result was not "
-                                                 "well-formed", str(exc), expected)}
-            except BaseException as exc:  # noqa: BLE001 - a lost worker, a refusing worker: this submission only
-                if client.status != "running" or isinstance(exc, CancelledError | asyncio.CancelledError):
-                    raise ClusterUnavailable(f"lost the Dask cluster ({type(exc).__name__}: {exc}); run the same "
-                                             "command again to grade the rest") from None
-                if not isinstance(exc, Exception):
-                    raise
-                learner, instructor, retry = _failure(exc)
-                log(f"{sid}: {learner} ({instructor[:300]})")
-                reply = {"result": failed_result(sid, learner, instructor, expected)}
-                reply["result"].stages[0].details["retry"] = retry
-            fut.release()
-            result = reply["result"]
-            bar.update(bar_task, advance=1, description=f"{sid}: {result.score:g}/{result.max_score:g}")
-            yield sid, reply, warnings
-            submit_next(bar, bar_task)
+    def finished(self) -> Iterator[tuple]:
+        """(future, id, warnings) of each task as it finishes."""
+        for fut in self.pending:
+            sid, warnings = self.futures.pop(fut)
+            yield fut, sid, warnings
+
+
+def _reply_of(client, fut, sid: str, expected: dict[str, Expected], log: Callable[[str], None]) -> dict:
+    """A finished task's reply with its result validated, or a failed result saying why there is none.
+    Raises :class:`ClusterUnavailable` when the cluster itself is gone."""
+    try:
+        reply = fut.result()
+        reply["result"] = validate_result(reply["result"], expected)
+        return reply
+    except MalformedResult as exc:
+        return {"result": failed_result(sid, "grading failed: the grading process's result was not well-formed",
+                                        str(exc), expected)}
+    except BaseException as exc:  # noqa: BLE001 - a lost worker, a refusing worker: this submission only
+        if client.status != "running" or isinstance(exc, CancelledError | asyncio.CancelledError):
+            raise ClusterUnavailable(f"lost the Dask cluster ({type(exc).__name__}: {exc}); run the same "
+                                     "command again to grade the rest") from None
+        if not isinstance(exc, Exception):
+            raise
+        learner, instructor, retry = _failure(exc)
+        log(f"{sid}: {learner} ({instructor[:300]})")
+        result = failed_result(sid, learner, instructor, expected)
+        result.stages[0].details["retry"] = retry
+        return {"result": result}
 
 
 def report_overhead(timings: list[dict], log: Callable[[str], None]) -> None:

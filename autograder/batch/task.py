@@ -7,16 +7,20 @@ names a path of the client's machine. The worker:
 1. refuses the task when its own course version differs (:class:`CourseVersionMismatch`): a worker
    installed from another commit must never grade against other graders or splits;
 2. extracts the zip with the batch's safe extractor (caps checked again) into a fresh folder;
-3. grades it in a fresh child process (:func:`autograder.batch.local.run_worker`), exactly as
-   ``autograder grade`` would: a hostile submission can kill that child, never the Dask worker;
+3. grades it in a fresh child process (:func:`autograder.batch.child.grade_folder_in_child`),
+   exactly as ``autograder grade`` would: a hostile submission can kill that child, never the Dask
+   worker;
 4. validates the child's reply and returns it as data, with the model tier's run files.
 
 Warm-up (:func:`warm`) runs once per worker process: the course version, the resolved model and
-the verified splits are computed once, not once per submission.
+the verified splits are computed once, not once per submission. A task on a worker of the batch's
+own local cluster also finds its batch (its stop, its live children) through that worker
+(:func:`autograder.batch.live.batch_of`); elsewhere there is none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import tempfile
@@ -26,6 +30,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from autograder import REPO_ROOT, procs
+from autograder.batch.child import grade_folder_in_child
+from autograder.batch.store import pack_run_files
+from autograder.batch.submissions import Refused, extract_zip
+from autograder.batch.validate import Expected, failed_result
+from autograder.course.manifest import SubmissionCaps
 
 
 class WorkerNotReady(RuntimeError):
@@ -70,8 +79,9 @@ def warm() -> dict:
 
 @lru_cache(maxsize=1)
 def _warm() -> dict:
-    """What a worker resolves once: course version, the course model (its path is handed to every
-    child through ``COURSE_MODEL``), the splits checked against their hashes, the tiny models built."""
+    """What a worker resolves once: course version, the course model (its fields travel in every
+    child's request, so each result names it as ``autograder grade`` would), the splits checked
+    against their hashes, the tiny models built."""
     start = time.monotonic()
     from autograder.course.models import resolve_model, tiny_model_dir
     from autograder.course.split_hashes import verified_bytes
@@ -83,7 +93,17 @@ def _warm() -> dict:
             verified_bytes(name, split)
     for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
         tiny_model_dir(kind)
-    return {"version": version, "model": model.path, "warm_s": round(time.monotonic() - start, 2)}
+    return {"version": version, "model": dataclasses.asdict(model), "warm_s": round(time.monotonic() - start, 2)}
+
+
+def _this_worker():
+    """The Dask worker running this task, or None (called outside a task)."""
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
 
 
 def _threads(task: dict) -> int:
@@ -92,14 +112,10 @@ def _threads(task: dict) -> int:
     if task.get("threads"):
         return int(task["threads"])
     slots = 1
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
+    worker = _this_worker()
+    if worker is not None:
         host = worker.address.rsplit(":", 1)[0].split("://")[-1]
         slots = int((task.get("slots") or {}).get(host) or worker.state.nthreads or 1)
-    except (ImportError, ValueError):
-        pass
     cores = procs.cores()
     return max(1, cores // max(1, slots))  # the cores this worker may use (a Slurm allocation), not the node's
 
@@ -108,14 +124,9 @@ class TaskReleased:
     """``stop`` for a task's child: set once the scheduler no longer wants the task (its client died
     or cancelled the batch), so a killed client does not leave the cluster grading for nobody."""
 
-    def __init__(self) -> None:
-        try:
-            from distributed import get_worker
-
-            self.worker = get_worker()
-            self.key = self.worker.get_current_task()
-        except (ImportError, ValueError):
-            self.worker = self.key = None
+    def __init__(self, worker) -> None:
+        self.worker = worker
+        self.key = worker.get_current_task() if worker is not None else None
 
     def is_set(self) -> bool:
         if self.worker is None:
@@ -124,19 +135,8 @@ class TaskReleased:
         return ts is None or ts.state in ("cancelled", "released", "forgotten")
 
 
-def grade_task(task: dict) -> dict:
-    """Grade one submission on this worker; returns ``{"result", "runs", "timing", "worker"}``.
-
-    Raises :class:`CourseVersionMismatch` (Dask retries the task elsewhere, then the client fails
-    that submission with this message); every other failure is a failed result, never an exception.
-    """
-    from autograder.batch import local
-    from autograder.batch.store import collect_run_files, relative_run_paths
-    from autograder.batch.submissions import Refused, extract_zip
-    from autograder.batch.validate import Expected, failed_result
-    from autograder.course.manifest import SubmissionCaps
-
-    start = time.monotonic()
+def _ready_for(task: dict) -> dict:
+    """This worker's warm-up, once it is known to grade ``task`` as the client would."""
     try:
         info = warm()
     except Exception as exc:  # noqa: BLE001 - named for the instructor, retried elsewhere by Dask
@@ -146,6 +146,19 @@ def grade_task(task: dict) -> dict:
             f"this worker's course version is {info['version']}, the batch's is {task['course_version']}: the "
             "worker was installed from a different course.toml, graders or data splits; install the same "
             "commit of the course on every worker (pip install -e . in the same checkout) and restart it")
+    return info
+
+
+def grade_task(task: dict) -> dict:
+    """Grade one submission on this worker; returns ``{"result", "runs", "timing", "worker"}``.
+
+    Raises :class:`CourseVersionMismatch` (Dask retries the task elsewhere, then the client fails
+    that submission with this message); every other failure is a failed result, never an exception.
+    """
+    from autograder.batch.live import batch_of
+
+    start = time.monotonic()
+    info = _ready_for(task)
     expected = {k: Expected(**v) for k, v in task["expected"].items()}
     caps = SubmissionCaps(**task["caps"])
     sid, runs = task["id"], {}
@@ -159,13 +172,13 @@ def grade_task(task: dict) -> dict:
             result = failed_result(sid, str(exc), str(exc), expected)
         else:
             archive.unlink()
-            result = local.grade_folder_in_child(
+            worker = _this_worker()
+            result = grade_folder_in_child(
                 sid, tmp / "submission", tmp, expected=expected, tier=task["tier"], stages=task["stages"],
                 threads=_threads(task), limit_s=float(task["limit_s"]), require_sandbox=bool(task["require_sandbox"]),
-                hide=task.get("hide", ()), model=info["model"], batch=task.get("batch"), stop=TaskReleased())
+                hide=task.get("hide", ()), model=info["model"], batch=batch_of(worker), stop=TaskReleased(worker))
             if task["tier"] in ("model", "all"):
-                runs = collect_run_files(tmp / "runs", caps)
-                relative_run_paths(tmp / "runs", result)
+                runs = pack_run_files(tmp / "runs", result, caps)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = time.monotonic() - start
@@ -174,9 +187,5 @@ def grade_task(task: dict) -> dict:
 
 
 def _worker_address() -> str:
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return "local"
+    worker = _this_worker()
+    return worker.address if worker is not None else "local"

@@ -1,13 +1,16 @@
 """One submission of a batch, graded in a child process of the batch (``autograder.batch``).
 
 Reads one JSON request line on stdin (the submission's fresh copy, tier, stages, threads, a work
-folder) and writes one JSON reply on a private copy of stdout: ``{"result": GradeResult}`` or
-``{"error": ..., "traceback": ...}``. Everything else this process or its children print goes to
-stderr. It never writes the batch's output folder (it is not told where that is): the batch
-validates the reply and writes the result itself.
+folder, the resolved course model) and writes one JSON reply on a private copy of
+stdout: ``{"result": GradeResult}`` or ``{"error": ..., "traceback": ...}``. Everything else this
+process or its children print goes to stderr. It never writes the batch's output folder (it is not
+told where that is): the batch validates the reply and writes the result itself.
 
 stdin stays open while the batch waits: when it closes (the batch died or was killed), this
-process kills everything it started and exits, so no grading outlives its batch.
+process kills everything it started (:func:`autograder.batch.kill.end_own_children`) and exits, so
+no grading outlives its batch.
+
+The model comes in the request as a value, never through an environment variable.
 """
 
 from __future__ import annotations
@@ -19,18 +22,7 @@ import threading
 import traceback
 from pathlib import Path
 
-
-def _kill_descendants() -> None:
-    try:
-        import psutil
-
-        for child in psutil.Process().children(recursive=True):
-            try:
-                child.kill()
-            except psutil.Error:
-                pass
-    except Exception:  # noqa: BLE001
-        pass
+from autograder.batch.kill import end_own_children
 
 
 def _watch_batch() -> None:
@@ -40,16 +32,21 @@ def _watch_batch() -> None:
             pass
     except OSError:
         pass
-    _kill_descendants()
+    end_own_children()
     os._exit(70)
 
 
 def grade_request(request: dict) -> dict:
+    """Grade the request's submission as ``autograder grade`` would, with the course model the Dask
+    worker resolved (its fields: name asked for, folder, source, reason), not resolved again here."""
+    from autograder.course.models import ResolvedModel
     from autograder.grading import grade_submission
 
+    model = ResolvedModel(**request["model"]) if request.get("model") else None
     result = grade_submission(Path(request["submission"]), tier=str(request.get("tier", "structural")),
                               stages=request.get("stages"), require_sandbox=bool(request.get("require_sandbox")),
-                              work_dir=Path(request["work_dir"]), threads=int(request.get("threads") or 1), jobs=1)
+                              work_dir=Path(request["work_dir"]), threads=int(request.get("threads") or 1), jobs=1,
+                              model=model)
     return {"result": result.to_dict()}
 
 
@@ -65,6 +62,7 @@ def _read_request() -> bytes:
 
 
 def main() -> None:
+    """Read the request, grade, answer on a private stdout; this process's own prints go to stderr."""
     line = _read_request()
     reply_to = os.fdopen(os.dup(1), "w", encoding="utf-8")  # not inherited by anything we start
     os.dup2(2, 1)
