@@ -5,22 +5,28 @@ CUDA is mocked: these run on CPU machines."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from autograder.batch import engine, task
 from autograder.batch.validate import expected_stages, failed_result
 from autograder.course.models import tiny_model_dir, training_precision
-from autograder.grading import evaluator
+
+# torch and the evaluator are imported in the tests that use them: collecting the suite costs none of it.
 
 
 @pytest.fixture
 def cuda(monkeypatch):
     """A machine with CUDA as far as the precision and device choices can tell."""
+    import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     return monkeypatch
 
 
 def test_cpu_trains_in_fp32_whatever_is_asked():
+    import torch
+
+    from autograder.grading import evaluator
+
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     for precision in ("auto", "bf16", "fp16", "fp32"):
@@ -32,6 +38,10 @@ def test_cpu_trains_in_fp32_whatever_is_asked():
     (True, "auto", {"bf16": True, "fp16": False}), (False, "auto", {"bf16": False, "fp16": True}),
     (True, "fp16", {"bf16": False, "fp16": True}), (True, "fp32", {"bf16": False, "fp16": False})])
 def test_auto_is_bf16_where_supported_else_fp16(cuda, bf16_ok, asked, flags):
+    import torch
+
+    from autograder.grading import evaluator
+
     cuda.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_ok)
     assert training_precision(asked) == flags
     assert evaluator.evaluation_device() == torch.device("cuda")
@@ -43,9 +53,13 @@ def test_unknown_precision_is_refused():
 
 
 def test_the_evaluator_moves_the_model_and_the_batches_to_its_device(monkeypatch):
+    import torch
+    from transformers import AutoTokenizer
+
+    from autograder.grading import evaluator
+
     moved = []
     monkeypatch.setattr(evaluator, "evaluation_device", lambda: moved.append(1) or torch.device("cpu"))
-    from transformers import AutoTokenizer
 
     folder = tiny_model_dir("distilbert-classifier")
     model, mapping = evaluator.load_saved_model(folder, ["negative", "positive"])

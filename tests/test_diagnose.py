@@ -6,10 +6,16 @@ from __future__ import annotations
 import json
 
 from autograder.grading import diagnose
-from autograder.grading.evaluator import score
 
 EMOTIONS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 SUPPORT = [140, 165, 40, 65, 60, 20]  # joy is common, surprise rare, as in the course's corpus
+
+
+def score(*args, **kwargs):
+    """The evaluator's score; the evaluator (torch, scikit-learn) is imported when a test runs, not at collection."""
+    from autograder.grading.evaluator import score
+
+    return score(*args, **kwargs)
 
 
 def _truth() -> list[int]:

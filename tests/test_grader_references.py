@@ -1,10 +1,9 @@
 """References that graders carry for speed must equal the libraries they stand in for."""
 
-import torch
-
 
 def test_grader_embedding_reference_is_sentence_transformers():
     """The graders embed with their own copy of the recipe (fast); it must equal sentence-transformers'."""
+    import torch
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import save
 
 from autograder import REPO_ROOT
 from autograder.course.manifest import load_course
@@ -35,7 +33,12 @@ TRIES = 1000
 
 # --------------------------------------------------------------------------- the symlink race
 HONEST_CONFIG = {"model_type": "distilbert", "saved_by": "the runner"}
-HONEST_STATE = {"w": torch.zeros(4)}
+
+
+def _honest_state() -> dict:  # torch and safetensors are imported where they are used, not at collection
+    import torch
+
+    return {"w": torch.zeros(4)}
 
 
 class _Job:
@@ -62,6 +65,9 @@ class _Handle:
 
 def _host_files(tmp_path: Path) -> Path:
     """A host folder the submission would like the judge to read: a secret config, weights, a toml."""
+    import torch
+    from safetensors.torch import save
+
     host = tmp_path / "host"
     (host / "model1").mkdir(parents=True)
     (host / "config.json").write_text(json.dumps({"model_type": "distilbert", "secret": SECRET}))
@@ -75,8 +81,10 @@ def _host_files(tmp_path: Path) -> Path:
 def _swapper(scratch: Path, host: Path, stop: threading.Event, swaps: list) -> None:
     """The runner's thread: over and over, put a symlink (or a hard link) to a host file where a saved
     file or a parent folder is, then put the honest one back."""
+    from safetensors.torch import save
+
     folder, staging = scratch / "probes" / "model1", scratch / "staging"
-    config_bytes, state_bytes = json.dumps(HONEST_CONFIG).encode(), save(HONEST_STATE)
+    config_bytes, state_bytes = json.dumps(HONEST_CONFIG).encode(), save(_honest_state())
 
     def put(name: str, data: bytes) -> None:
         (staging / name).write_bytes(data)
@@ -112,12 +120,15 @@ def _swapper(scratch: Path, host: Path, stop: threading.Event, swaps: list) -> N
 
 def _race(tmp_path: Path, read) -> tuple[int, int, list[str]]:
     """(honest reads, host files read, failure messages) of ``TRIES`` reads against the swapper."""
+    import torch
+    from safetensors.torch import save
+
     scratch = tmp_path / "scratch"
     folder = scratch / "probes" / "model1"
     folder.mkdir(parents=True)
     (scratch / "staging").mkdir()
     (folder / "config.json").write_text(json.dumps(HONEST_CONFIG))
-    (folder / "model.safetensors").write_bytes(save(HONEST_STATE))
+    (folder / "model.safetensors").write_bytes(save(_honest_state()))
     host = _host_files(tmp_path)
     stop, swaps = threading.Event(), []
     thread = threading.Thread(target=_swapper, args=(scratch, host, stop, swaps), daemon=True)
@@ -132,7 +143,7 @@ def _race(tmp_path: Path, read) -> tuple[int, int, list[str]]:
             except (GraderFailure, OSError, ValueError) as exc:  # OSError/ValueError: only a path-based read
                 failures.append(str(exc))
                 continue
-            if config == HONEST_CONFIG and torch.equal(state["w"], HONEST_STATE["w"]):
+            if config == HONEST_CONFIG and torch.equal(state["w"], _honest_state()["w"]):
                 honest += 1
             else:
                 stolen += 1
@@ -168,6 +179,8 @@ def test_symlink_race_against_the_judges_read_never_wins(tmp_path):
     host files: every read is the honest model or a learner message, never the host's bytes.
 
     The control first: the same swaps make a check-then-open-by-name read take the host's files."""
+    import torch
+
     (tmp_path / "control").mkdir()
     _, stolen_by_path, _ = _race(tmp_path / "control", _path_read)
     assert stolen_by_path > 0, "the swapper never won against a read by path: the race is not exercised"
@@ -175,7 +188,7 @@ def test_symlink_race_against_the_judges_read_never_wins(tmp_path):
     assert stolen == 0, f"the judge read a host file {stolen} times in {TRIES}"
     assert honest + len(failures) == TRIES
     config, state = _judge_read(_Handle(tmp_path / "scratch"))  # the race over, the same read succeeds
-    assert config == HONEST_CONFIG and torch.equal(state["w"], HONEST_STATE["w"])
+    assert config == HONEST_CONFIG and torch.equal(state["w"], _honest_state()["w"])
     assert not [m for m in failures if SECRET in m or str(tmp_path / "host") in m]
     assert all("could not be opened" in m or "not a plain file" in m or "hard link" in m or "linked" in m
                or "without" in m or "changed while" in m for m in failures), sorted(set(failures))[:5]
@@ -378,13 +391,14 @@ def test_messages_cut_values_before_repr():
 def test_a_saved_config_cannot_make_the_judge_build_something_else(tmp_path):
     """What the runner saved is rebuilt from its bytes; a config far larger than its weights, one that
     loads remote code or asks for ten million labels is refused before anything is allocated."""
+    from safetensors.torch import save
     from transformers import AutoModelForSequenceClassification
 
     from autograder.grading.scratch_files import ScratchError, read_saved_model, rebuild
 
     folder = tmp_path / "scratch" / "probes" / "model1"
     folder.mkdir(parents=True)
-    (folder / "model.safetensors").write_bytes(save(HONEST_STATE))
+    (folder / "model.safetensors").write_bytes(save(_honest_state()))
     for config, words in (({"n_layers": 200, "dim": 4096, "n_heads": 16, "hidden_dim": 16384}, "MiB model"),
                           ({"auto_map": {"AutoModel": "evil.Model"}}, "auto_map"),
                           ({"num_labels": 10_000_000}, "labels")):

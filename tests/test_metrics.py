@@ -14,14 +14,19 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from autograder import REPO_ROOT
 from autograder.course import metrics
 from autograder.course.metrics import METRICS, load_metric, resolve_metric, shipped_metric_dir
 
-SKLEARN = {"accuracy": accuracy_score, "f1": f1_score, "precision": precision_score, "recall": recall_score}
+
+def sklearn_score(name: str):
+    """scikit-learn's ``{name}_score``: scikit-learn is imported when a test runs, not at collection."""
+    from sklearn import metrics as sk
+
+    return getattr(sk, f"{name}_score")
+
+
 RNG = np.random.default_rng(7)
 # (references, predictions): binary; 3 classes; class 2 never predicted; class 3 in no row at all
 CASES = {
@@ -66,11 +71,13 @@ def _cases():
 
 @pytest.mark.parametrize(("name", "case", "kw"), list(_cases()))
 def test_values_equal_scikit_learns(loaded, name, case, kw):
+    from sklearn.exceptions import UndefinedMetricWarning
+
     refs, preds = CASES[case]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)  # absent classes score 0 on both sides
         got = loaded[name].compute(predictions=preds, references=refs, **kw)[name]
-        want = SKLEARN[name](refs, preds, **kw)
+        want = sklearn_score(name)(refs, preds, **kw)
     if kw.get("average", "binary") is None:
         assert isinstance(got, np.ndarray) and got.shape == np.shape(want)
         np.testing.assert_array_equal(got, want)
@@ -84,7 +91,7 @@ def test_precision_and_recall_take_zero_division(loaded):
         for zd in (0, 1):
             got = loaded[name].compute(predictions=preds, references=refs, average=None, labels=[0, 1, 2, 3],
                                        zero_division=zd)[name]
-            np.testing.assert_array_equal(got, SKLEARN[name](refs, preds, average=None, labels=[0, 1, 2, 3],
+            np.testing.assert_array_equal(got, sklearn_score(name)(refs, preds, average=None, labels=[0, 1, 2, 3],
                                                              zero_division=zd))
 
 
@@ -94,7 +101,8 @@ def test_combine_gives_macro_scores_in_one_call(loaded):
     refs, preds = CASES["three-classes"]
     out = evaluate.combine([loaded["f1"], loaded["precision"], loaded["recall"]]).compute(
         predictions=preds, references=refs, average="macro")
-    assert out == {name: float(SKLEARN[name](refs, preds, average="macro")) for name in ("f1", "precision", "recall")}
+    assert out == {name: float(sklearn_score(name)(refs, preds, average="macro"))
+                   for name in ("f1", "precision", "recall")}
 
 
 def test_binary_default_fails_on_three_classes_as_on_the_hub(loaded):
@@ -105,6 +113,8 @@ def test_binary_default_fails_on_three_classes_as_on_the_hub(loaded):
 
 def test_evaluator_and_metric_modules_agree(loaded):
     """The trusted evaluator (scikit-learn) and the modules students use score predictions alike."""
+    from sklearn.exceptions import UndefinedMetricWarning
+
     from autograder.grading.evaluator import score
 
     names = ["sadness", "joy", "love", "anger", "fear", "surprise"]
@@ -135,8 +145,8 @@ def test_solution_compute_metrics_matches_scikit_learn_with_ties():
     labels = np.array([0, 0, 1, 2, 1, 2])
     preds = logits.argmax(-1)
     out = solution.compute_metrics((logits, labels))
-    want = {"accuracy": accuracy_score(labels, preds)}
-    want.update({m: SKLEARN[m](labels, preds, average="macro") for m in ("f1", "precision", "recall")})
+    want = {"accuracy": sklearn_score("accuracy")(labels, preds)}
+    want.update({m: sklearn_score(m)(labels, preds, average="macro") for m in ("f1", "precision", "recall")})
     assert out == pytest.approx(want, abs=1e-12) and all(type(v) is float for v in out.values())
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-import nbformat
 import psutil
 import pytest
 
@@ -18,7 +17,6 @@ from autograder import REPO_ROOT
 from autograder.course.manifest import load_course
 from autograder.course.models import resolve_model, tiny_model_dir
 from autograder.course.split_hashes import expected
-from autograder.grading.model_tier import grade_notebook
 from autograder.sandbox.jail import detect
 
 NB = load_course().notebook("sentiment_model")
@@ -32,12 +30,21 @@ def submission(tmp_path, monkeypatch):
     return sub
 
 
+def grade_notebook(*args, **kwargs):
+    """The model tier's grade_notebook; it (torch, scikit-learn) is imported when a test runs, not at collection."""
+    from autograder.grading.model_tier import grade_notebook
+
+    return grade_notebook(*args, **kwargs)
+
+
 def _grade(sub, tmp_path, nb=NB, **params):
     nb = dataclasses.replace(nb, parameters={**nb.parameters, "epochs": 1, **params})
     return grade_notebook(nb, sub, tmp_path / "work", resolve_model(), seed=0, threads=1)
 
 
 def _add_cell(path, source: str, index: int = 3):
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(index, nbformat.v4.new_code_cell(source))
     nbformat.write(nb, path)
@@ -69,6 +76,8 @@ def test_invalid_json_costs_only_this_notebook(submission, tmp_path):
 
 
 def test_a_raising_cell_is_reported(submission, tmp_path):
+    import nbformat
+
     _add_cell(submission / "sentiment.ipynb", "raise RuntimeError('boom in my notebook')")
     result = _grade(submission, tmp_path)
     assert result.score == 0
@@ -78,6 +87,8 @@ def test_a_raising_cell_is_reported(submission, tmp_path):
 
 
 def test_predictions_without_a_saved_model_score_nothing(submission, tmp_path):
+    import nbformat
+
     path = submission / "sentiment.ipynb"
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if 'trainer.save_model(str(out / "model"))' in c.source)

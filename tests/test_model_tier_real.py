@@ -10,13 +10,11 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-import nbformat
 import pytest
 
 from autograder import REPO_ROOT
 from autograder.course.manifest import load_course
 from autograder.course.models import resolve_model
-from autograder.grading.model_tier import grade_notebook
 
 pytestmark = pytest.mark.slow
 NB = load_course().notebook("sentiment_model")
@@ -39,6 +37,8 @@ VARIANTS = {
 
 
 def _variant(tmp_path, edits) -> object:
+    import nbformat
+
     sub = tmp_path / "submission"
     shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
     path = sub / NB.notebook
@@ -53,6 +53,8 @@ def _variant(tmp_path, edits) -> object:
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_broken_variant_scores_below_threshold(variant, tmp_path, monkeypatch):
+    from autograder.grading.model_tier import grade_notebook
+
     monkeypatch.delenv("COURSE_MODEL", raising=False)
     edits, overrides = VARIANTS[variant]
     nb = dataclasses.replace(NB, parameters={**NB.parameters, **overrides})

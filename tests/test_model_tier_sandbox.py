@@ -22,21 +22,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograder import REPO_ROOT
 from autograder.course.manifest import load_course
 from autograder.course.models import resolve_model, tiny_model_dir
 from autograder.course.split_hashes import SPLITS, SplitIntegrityError
-from autograder.grading.evaluator import (
-    ModelArtifactError,
-    embedding_zero_shot_predictions,
-    load_hidden_split,
-    load_saved_model,
-)
-from autograder.grading.model_tier import grade_notebook
 from autograder.sandbox.jail import SandboxStatus, detect
+
+# nbformat, the evaluator and the model tier (torch, scikit-learn) are imported where they are used:
+# collecting the suite costs none of them.
 
 NB = load_course().notebook("sentiment_model")
 CACHE = REPO_ROOT / "datasets_cache"
@@ -132,7 +127,15 @@ print("OUTCOMES " + json.dumps(outcomes))
 '''
 
 
+def grade_notebook(*args, **kwargs):
+    from autograder.grading.model_tier import grade_notebook
+
+    return grade_notebook(*args, **kwargs)
+
+
 def _hostile_notebook(path: Path, constants: dict) -> None:
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('model_name = ""\ndata_dir = None\noutput_dir = "outputs"\nseed = 0')
     params.metadata["tags"] = ["parameters"]
@@ -147,6 +150,8 @@ def _hostile_notebook(path: Path, constants: dict) -> None:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
+    import nbformat
+
     if not JAIL.on:
         pytest.skip(f"needs the bubblewrap jail ({JAIL.describe()})")
     tmp = tmp_path_factory.mktemp("hostile")
@@ -226,6 +231,8 @@ def test_graders_and_solutions_are_not_visible(hostile):
 
 @needs_jail
 def test_a_notebook_cannot_poison_the_split_or_its_manifest(hostile):
+    from autograder.grading.evaluator import load_hidden_split
+
     for attack in ("write_manifest", "write_test_split", "write_repo_root"):
         if attack == "write_repo_root" and REPO_ROOT.resolve().is_relative_to("/tmp"):
             continue  # a checkout under /tmp: inside the jail that path is in the job's own tmpfs
@@ -321,6 +328,8 @@ def test_pickled_weights_are_never_loaded(tmp_path, kind):
 
     import torch
 
+    from autograder.grading.evaluator import ModelArtifactError, load_saved_model
+
     folder = tmp_path / "model"
     folder.mkdir()
     source = tiny_model_dir("distilbert-classifier")
@@ -406,6 +415,8 @@ def test_the_package_hashes_agree_with_the_cache_manifest():
 
 
 def test_a_changed_test_split_is_refused_even_with_a_matching_manifest(tmp_path):
+    from autograder.grading.evaluator import load_hidden_split
+
     copy = tmp_path / "datasets_cache"
     (copy / "sentiment").mkdir(parents=True)
     data = TEST_SPLIT.read_bytes().replace(b'"label": 0', b'"label": 1', 1)
@@ -434,6 +445,8 @@ def test_the_evaluators_zero_shot_matches_the_reference(tmp_path):
     import importlib.util
 
     from transformers import AutoModel, AutoTokenizer
+
+    from autograder.grading.evaluator import embedding_zero_shot_predictions
 
     # the test may read solutions/ (the evaluator never does)
     spec = importlib.util.spec_from_file_location("reference_stage6", REPO_ROOT / "solutions" / "stage6_zero_shot.py")

@@ -18,7 +18,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
@@ -78,6 +77,8 @@ def _alive(procs: list[psutil.Process]) -> list[str]:
 
 
 def _sleeping_notebook(path: Path, started: Path) -> None:
+    import nbformat  # ~1 s: imported when a test runs, not at collection
+
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                            "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),

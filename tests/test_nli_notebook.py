@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import shutil
 
-import nbformat
-import papermill
-
 from autograder import REPO_ROOT
 from autograder.course.models import tiny_model_dir
 from autograder.course.notebook import comparison_table
 from autograder.grading.nbrun import KERNEL_NAME, write_kernelspec
+
+
+def _read(path):
+    import nbformat  # nbformat and papermill (~2 s) are imported when a test runs, not at collection
+
+    return nbformat.read(path, as_version=4)
 
 
 def _stdout(nb) -> str:
@@ -24,6 +27,8 @@ def _stdout(nb) -> str:
 
 
 def test_the_emotion_notebook_compares_with_nli_zero_shot(tmp_path, monkeypatch):
+    import papermill
+
     sub = tmp_path / "submission"
     shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
     monkeypatch.setenv("JUPYTER_PATH", str(write_kernelspec(tmp_path / "jupyter")))
@@ -33,7 +38,7 @@ def test_the_emotion_notebook_compares_with_nli_zero_shot(tmp_path, monkeypatch)
         progress_bar=False,
         parameters={"model_name": str(tiny_model_dir("distilbert-base")), "epochs": 1, "num_threads": 1,
                     "output_dir": str(tmp_path / "outputs"), "nli_model": str(nli), "nli_max_seconds": 120})
-    out = _stdout(nbformat.read(tmp_path / "executed.ipynb", as_version=4))
+    out = _stdout(_read(tmp_path / "executed.ipynb"))
 
     n = len((REPO_ROOT / "datasets_cache" / "emotion" / "validation.jsonl").read_text().splitlines())
     assert f"fine-tuned vs NLI zero-shot, {n} validation texts:" in out, out[-3000:]
@@ -55,7 +60,7 @@ def test_the_comparison_table_reads_stage6_compare_predictions():
 def test_the_nli_parameter_is_empty_in_the_released_notebook():
     """Offline (and in the grader's run) the NLI comparison is skipped, never attempted."""
     for tree in ("solutions", "exercises"):
-        nb = nbformat.read(REPO_ROOT / tree / "emotion.ipynb", as_version=4)
+        nb = _read(REPO_ROOT / tree / "emotion.ipynb")
         params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         assert 'nli_model = ""' in params.source and "nli_max_seconds = " in params.source
 
@@ -79,7 +84,7 @@ def test_the_time_cap_compares_on_the_texts_scored_so_far(capsys):
             time.sleep(0.2)
             return [{label: float(label == "joy") for label in labels} for _ in texts]
 
-    nb = nbformat.read(REPO_ROOT / "solutions" / "emotion.ipynb", as_version=4)
+    nb = _read(REPO_ROOT / "solutions" / "emotion.ipynb")
     (cell,) = [c for c in nb.cells if c.cell_type == "code" and "nli_max_seconds" in c.source and "tqdm" in c.source]
     labels = ["sadness", "joy", "love", "anger", "fear", "surprise"]
     texts = [f"text {i}" for i in range(40)]

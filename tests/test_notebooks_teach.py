@@ -7,11 +7,10 @@ stage modules next to it, so it stops at the cell under test within seconds.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
-import nbformat
-import papermill
 import pytest
 
 from autograder import REPO_ROOT
@@ -22,10 +21,16 @@ from autograder.grading.nbrun import KERNEL_NAME, write_kernelspec
 NOTEBOOKS = ("sentiment.ipynb", "emotion.ipynb")
 
 
+def _read(path: Path):
+    import nbformat  # nbformat and papermill (~2 s) are imported when a test runs, not at collection
+
+    return nbformat.read(path, as_version=4)
+
+
 def _fill_in_ids(nb) -> list[str]:
-    """grade_ids of the code cells a student fills in (nbgrader solution cells)."""
-    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    """grade_ids of the code cells a student fills in (nbgrader solution cells); ``nb`` read or plain JSON."""
+    return [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
+            if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")]
 
 
 def _cell(nb, grade_id: str):
@@ -33,11 +38,13 @@ def _cell(nb, grade_id: str):
 
 
 CASES = [(name, grade_id) for name in NOTEBOOKS
-         for grade_id in _fill_in_ids(nbformat.read(REPO_ROOT / "exercises" / name, as_version=4))]
+         for grade_id in _fill_in_ids(json.loads((REPO_ROOT / "exercises" / name).read_text(encoding="utf-8")))]
 
 
 def _submission(tmp_path: Path, notebook) -> Path:
     """The reference stage modules beside ``notebook`` (so only the notebook's own cells can stop it)."""
+    import nbformat
+
     sub = tmp_path / "submission"
     shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks", "*.ipynb"))
     nbformat.write(notebook, sub / "notebook.ipynb")
@@ -46,6 +53,8 @@ def _submission(tmp_path: Path, notebook) -> Path:
 
 def _run(sub: Path, tmp_path: Path, monkeypatch, **params):
     """Execute ``sub/notebook.ipynb`` on the tiny encoder; returns (executed notebook, papermill error or None)."""
+    import papermill
+
     monkeypatch.setenv("JUPYTER_PATH", str(write_kernelspec(tmp_path / "jupyter")))
     params = {"model_name": str(tiny_model_dir("distilbert-base")), "epochs": 1, "num_threads": 1,
               "output_dir": str(tmp_path / "outputs"), **params}
@@ -55,7 +64,7 @@ def _run(sub: Path, tmp_path: Path, monkeypatch, **params):
                                    kernel_name=KERNEL_NAME, cwd=str(sub), progress_bar=False)
     except papermill.PapermillExecutionError as exc:
         error = exc
-    return nbformat.read(tmp_path / "executed.ipynb", as_version=4), error
+    return _read(tmp_path / "executed.ipynb"), error
 
 
 def _outputs(nb, kind: str) -> list:
@@ -65,7 +74,7 @@ def _outputs(nb, kind: str) -> list:
 def test_every_cell_to_fill_is_marked_and_stubbed_for_a_notebook():
     """The released notebooks say which cells to fill, and their stubs are not the python files' stub."""
     for name in NOTEBOOKS:
-        nb = nbformat.read(REPO_ROOT / "exercises" / name, as_version=4)
+        nb = _read(REPO_ROOT / "exercises" / name)
         ids = _fill_in_ids(nb)
         assert ids, f"{name} has no cell to fill in"
         for grade_id in ids:
@@ -78,8 +87,8 @@ def test_every_cell_to_fill_is_marked_and_stubbed_for_a_notebook():
 
 @pytest.mark.parametrize(("name", "grade_id"), CASES)
 def test_a_released_notebook_with_one_cell_left_stops_with_one_line(name, grade_id, tmp_path, monkeypatch):
-    released = nbformat.read(REPO_ROOT / "exercises" / name, as_version=4)
-    solution = nbformat.read(REPO_ROOT / "solutions" / name, as_version=4)
+    released = _read(REPO_ROOT / "exercises" / name)
+    solution = _read(REPO_ROOT / "solutions" / name)
     for other in _fill_in_ids(released):
         if other != grade_id:
             _cell(released, other).source = _cell(solution, other).source
@@ -98,7 +107,7 @@ def test_a_released_notebook_with_one_cell_left_stops_with_one_line(name, grade_
 
 
 def test_a_stage_still_a_stub_says_which_stage_to_finish(tmp_path, monkeypatch):
-    sub = _submission(tmp_path, nbformat.read(REPO_ROOT / "solutions" / "sentiment.ipynb", as_version=4))
+    sub = _submission(tmp_path, _read(REPO_ROOT / "solutions" / "sentiment.ipynb"))
     shutil.copy(REPO_ROOT / "exercises" / "stage3_train.py", sub / "stage3_train.py")
     executed, error = _run(sub, tmp_path, monkeypatch)
 

@@ -1,18 +1,23 @@
 """Interval helpers: Wilson bounds and the vectorised bootstrap agree with the textbook/sklearn."""
 
 import numpy as np
-from sklearn.metrics import f1_score
 
-from autograder.stats import _per_class_f1, bootstrap_macro_f1, mcnemar_exact, wilson_interval
+# autograder.stats and scikit-learn (~1-2 s) are imported in the tests: collecting the suite costs none of it.
 
 
 def test_wilson_interval_known_value():
+    from autograder.stats import wilson_interval
+
     lo, hi = wilson_interval(386, 500)
     assert abs(lo - 0.7335) < 1e-3 and abs(hi - 0.8071) < 1e-3
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_vectorised_macro_f1_equals_sklearn():
+    from sklearn.metrics import f1_score
+
+    from autograder.stats import _per_class_f1
+
     rng = np.random.default_rng(0)
     t, p = rng.integers(0, 6, (50, 200)), rng.integers(0, 6, (50, 200))
     p[:, :100] = t[:, :100]
@@ -22,6 +27,8 @@ def test_vectorised_macro_f1_equals_sklearn():
 
 
 def test_bootstrap_is_seeded_and_brackets_the_point():
+    from autograder.stats import bootstrap_macro_f1
+
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 300)
     pred = np.where(rng.random(300) < 0.7, y, rng.integers(0, 3, 300))
@@ -30,6 +37,8 @@ def test_bootstrap_is_seeded_and_brackets_the_point():
 
 
 def test_mcnemar_exact():
+    from autograder.stats import mcnemar_exact
+
     assert mcnemar_exact([1, 1, 0], [1, 1, 0]) == (0, 0, 1.0)
     b01, b10, p = mcnemar_exact([1] * 10 + [0], [0] * 10 + [1])
     assert (b01, b10) == (10, 1) and abs(p - 2 * sum(__import__("math").comb(11, i) for i in range(2)) / 2**11) < 1e-12

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import transformers
-from transformers import AutoTokenizer
-
 from autograder.course.models import tiny_model_dir
-from autograder.grading import evaluator
+
+# transformers and the evaluator (torch) are imported in the tests: collecting the suite costs none of it.
 
 TEXTS = ["i am so happy today", "this makes me furious", "i miss you", "what a shock"]
 LABELS = ["joy", "anger", "sadness", "surprise"]
 
 
 def test_zero_shot_predictions_are_computed_once_and_keyed(tmp_path, monkeypatch):
+    import transformers
+    from transformers import AutoTokenizer
+
+    from autograder.grading import evaluator
+
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     path = str(tiny_model_dir("distilbert-base"))
     tok = AutoTokenizer.from_pretrained(path)
@@ -40,6 +43,9 @@ def test_test_texts_are_batched_by_length_and_answered_in_their_own_order():
     from types import SimpleNamespace
 
     import torch
+    from transformers import AutoTokenizer
+
+    from autograder.grading import evaluator
 
     class RealTokenCount(torch.nn.Module):
         """Predicts (number of real tokens) % 4: an answer that padding must not change."""
