@@ -11,12 +11,10 @@ from __future__ import annotations
 import random
 import shutil
 
-import nbformat
 import pytest
 
 from autograder.course.manifest import load_course
 from autograder.course.models import resolve_model, tiny_model_dir
-from autograder.grading import evaluator, model_tier
 from autograder.grading.calibration import REVIEW_NOTE
 from autograder.reports.class_report import class_report_html
 from autograder.reports.results import CheckResult, GradeResult, StageResult
@@ -29,6 +27,10 @@ def _graded_with_accuracy(tmp_path, monkeypatch, accuracy: float) -> StageResult
     """grade_notebook on a notebook that 'saved' the tiny classifier, whose predictions on the hidden split
     are planted: the hidden labels with a share ``1 - accuracy`` of them flipped (what a model that
     memorised the test texts gives at 0.98)."""
+    import nbformat  # nbformat, the evaluator and the model tier: imported when a test runs, not at collection
+
+    from autograder.grading import evaluator, model_tier
+
     sub = tmp_path / "submission"
     sub.mkdir()
     nbformat.write(nbformat.v4.new_notebook(), sub / NB.notebook)
