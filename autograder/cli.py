@@ -21,6 +21,14 @@ def _process_defaults() -> None:
     os.environ.setdefault("GOMP_SPINCOUNT", SPINCOUNT)
 
 
+def sandbox_setting() -> str | None:
+    """AUTOGRADER_SANDBOX=off, mapped here to the reason the jail is off (passed down as a value)."""
+    from autograder.procs import setting_is_off
+    from autograder.sandbox.jail import OFF_BY_SETTING
+
+    return OFF_BY_SETTING if setting_is_off("AUTOGRADER_SANDBOX") else None
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -36,7 +44,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     resolved = resolve_model(args.model) if args.model else resolve_model()
-    sandbox = detect()
+    sandbox = detect(turned_off=sandbox_setting())
     console.print(resolved.describe(), markup=False, highlight=False)
     console.print(sandbox.describe(), markup=False, highlight=False, style=None if sandbox.on else "yellow")
     progress = None if args.json else (lambda st: console.print(f"grading {st.id} ...", style="dim"))
@@ -76,7 +84,7 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
     from autograder.batch import grade_batch, write_class_reports
     from autograder.sandbox import jail
 
-    sandbox = jail.detect()
+    sandbox = jail.detect(turned_off=sandbox_setting())
     try:
         jail.require(sandbox, required=not args.no_require_sandbox)
     except jail.SandboxRequired as exc:
@@ -100,7 +108,7 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
     try:
         results = grade_batch(Path(args.submissions), out, workers=args.workers, stages=args.stage or None,
                               tier=args.tier, regrade=args.regrade, require_sandbox=not args.no_require_sandbox,
-                              cluster=args.cluster, scheduler=args.scheduler)
+                              cluster=args.cluster, scheduler=args.scheduler, sandbox_off=sandbox_setting())
     except ClusterUnavailable as exc:
         print(f"autograder grade-batch: {exc}", file=sys.stderr)
         return 2

@@ -126,10 +126,11 @@ def kill_tree(proc: subprocess.Popen | int) -> None:
         kids = psutil.Process(pid).children(recursive=True)
     except Exception:  # noqa: BLE001 - the process is already gone
         kids = []
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for kill in (os.killpg, os.kill):  # the group; the process itself, should it lead none (just forked)
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     for kid in kids:
         try:
             kid.kill()

@@ -550,14 +550,14 @@ def test_jailed_class_resumes_without_grading_again(jailed_class):
 
 def test_without_the_jail_a_killer_fails_alone_and_tampering_is_undone(tmp_path, monkeypatch):
     """Sandbox off: the killer's kill reaches the worker, the snoop's writes reach OUT/results."""
-    monkeypatch.setenv("AUTOGRADER_SANDBOX", "off")
+    off = "turned off by the test"
     subs = tmp_path / "submissions"
     folder(subs / "alice")
     folder(subs / "mallory", attack_then_solution(KILLER))
     folder(subs / "zoe", attack_then_solution(SNOOP.format(root=str(tmp_path))))
     out, logs = tmp_path / "out", []
     results = {r.submission: r for r in batch.grade_batch(subs, out, workers=1, stages=[STAGE], progress=False,
-                                                          log=logs.append)}
+                                                          log=logs.append, sandbox_off=off)}
     assert results["alice"].score == POINTS
     assert results["mallory"].score == 0 and "grading stopped before it finished" in note(results["mallory"])
     assert "killed" in note(results["mallory"])
@@ -571,7 +571,7 @@ def test_without_the_jail_a_killer_fails_alone_and_tampering_is_undone(tmp_path,
     assert any("restored" in m and "alice" in m for m in logs) and any("zzz_late" in m for m in logs)
     # resumed: nobody is graded again, the killer is not retried
     before = {p.name: p.read_text() for p in (out / "results").glob("*.json")}
-    again = batch.grade_batch(subs, out, workers=1, stages=[STAGE], progress=False)
+    again = batch.grade_batch(subs, out, workers=1, stages=[STAGE], progress=False, sandbox_off=off)
     assert {r.submission: r.score for r in again} == {"alice": POINTS, "mallory": 0, "zoe": POINTS}
     assert {p.name: p.read_text() for p in (out / "results").glob("*.json")} == before
 

@@ -190,7 +190,6 @@ def test_unreadable_results_lines_are_errors_not_crashes():
 def test_the_judge_never_imports_the_submission(tmp_path, monkeypatch):
     """With the jail off (so the module can write a host file), every process that imported the
     submission is a runner: never the pytest process that judges."""
-    monkeypatch.setenv("AUTOGRADER_SANDBOX", "off")
     log = tmp_path / "imported-by.txt"
     spy = f"import sys\nopen({str(log)!r}, 'a').write(' '.join(sys.argv) + '\\n')\n"
     source = SOLUTION.replace("from __future__ import annotations\n", "from __future__ import annotations\n" + spy, 1)

@@ -190,7 +190,7 @@ class _AnyStop:
 def grade_folder_in_child(sid: str, root: Path, tmp: Path, *, expected: dict[str, Expected], tier: str,
                           stages: list[str] | None, threads: int, limit_s: float, require_sandbox: bool,
                           hide: Iterable[str] = (), model: dict[str, str] | None = None, batch: Batch | None = None,
-                          stop: Stop | None = None) -> GradeResult:
+                          stop: Stop | None = None, sandbox_off: str | None = None) -> GradeResult:
     """Grade the folder ``root`` (a fresh copy) in a child process, validate its reply; never raises.
 
     The child's working folder and scratch live in ``tmp``; ``model`` (the worker's resolved course
@@ -204,7 +204,8 @@ def grade_folder_in_child(sid: str, root: Path, tmp: Path, *, expected: dict[str
     try:
         (tmp / "cwd").mkdir(exist_ok=True)
         request = {"submission": str(root), "tier": tier, "stages": stages, "threads": threads,
-                   "work_dir": str(tmp / "runs"), "require_sandbox": require_sandbox, "model": model}
+                   "work_dir": str(tmp / "runs"), "require_sandbox": require_sandbox, "model": model,
+                   "sandbox_off": sandbox_off}
         try:
             reply = run_worker(request, tmp / "cwd", worker_env(threads, tmp / "cwd", hide), limit_s, stop, batch)
             if "error" in reply:

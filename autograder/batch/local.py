@@ -41,14 +41,16 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
                 tier: str = "structural", regrade: bool = False, progress: bool = True,
                 caps: SubmissionCaps | None = None, limit_s: float | None = None, require_sandbox: bool = False,
                 cluster: str = "local", scheduler: str | None = None, retries: int | None = None,
-                stats: dict | None = None, log: Callable[[str], None] | None = None) -> list[GradeResult]:
+                stats: dict | None = None, log: Callable[[str], None] | None = None,
+                sandbox_off: str | None = None) -> list[GradeResult]:
     """Grade every student in ``submissions`` into ``out``; returns all results (old and new), by id.
 
     ``cluster`` is ``local`` (a LocalCluster of ``workers`` workers on this machine) or ``slurm``;
     ``scheduler`` (``tcp://HOST:PORT``) uses a running Dask cluster instead. ``caps`` defaults to the
     manifest's ``[sandbox.submission]``, ``limit_s`` (seconds per submission) to :func:`time_limit`.
     A student whose result file is a well-formed result of the course is not graded again unless
-    ``regrade``. ``stats`` (a dict) receives the per-task timings.
+    ``regrade``. ``stats`` (a dict) receives the per-task timings. ``sandbox_off`` (a reason) grades
+    without the jail on every worker (the CLI's AUTOGRADER_SANDBOX=off); else each worker detects it.
     """
     say = log or (lambda m: print(f"grade-batch: {m}", file=sys.stderr))
     out = Path(out)
@@ -63,6 +65,7 @@ def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[
     local_threads = max(1, procs.cores() // workers) if scheduler is None and cluster == "local" else None
     base = {"course_version": batch_task.course_version(), "tier": tier, "stages": stages,
             "limit_s": limit_s or time_limit(tier, stages), "require_sandbox": require_sandbox,
+            "sandbox_off": sandbox_off,
             "caps": caps.__dict__, "threads": local_threads, "expected": {k: v.__dict__ for k, v in expected.items()},
             "hide": [str(out.resolve()), str(out.absolute())]}  # no grading process is told where OUT is
     recorder = _Recorder(out, tier, todo, written, results)

@@ -176,7 +176,8 @@ def grade_task(task: dict) -> dict:
             result = grade_folder_in_child(
                 sid, tmp / "submission", tmp, expected=expected, tier=task["tier"], stages=task["stages"],
                 threads=_threads(task), limit_s=float(task["limit_s"]), require_sandbox=bool(task["require_sandbox"]),
-                hide=task.get("hide", ()), model=info["model"], batch=batch_of(worker), stop=TaskReleased(worker))
+                hide=task.get("hide", ()), model=info["model"], batch=batch_of(worker), stop=TaskReleased(worker),
+                sandbox_off=task.get("sandbox_off"))
             if task["tier"] in ("model", "all"):
                 runs = pack_run_files(tmp / "runs", result, caps)
     finally:

@@ -41,12 +41,15 @@ def grade_request(request: dict) -> dict:
     worker resolved (its fields: name asked for, folder, source, reason), not resolved again here."""
     from autograder.course.models import ResolvedModel
     from autograder.grading import grade_submission
+    from autograder.sandbox.jail import detect
 
     model = ResolvedModel(**request["model"]) if request.get("model") else None
+    off = request.get("sandbox_off")
+    sandbox = detect(turned_off=str(off) if off else None)  # detected here: this worker's machine
     result = grade_submission(Path(request["submission"]), tier=str(request.get("tier", "structural")),
                               stages=request.get("stages"), require_sandbox=bool(request.get("require_sandbox")),
                               work_dir=Path(request["work_dir"]), threads=int(request.get("threads") or 1), jobs=1,
-                              model=model)
+                              model=model, sandbox=sandbox)
     return {"result": result.to_dict()}
 
 

@@ -21,7 +21,7 @@ from autograder.course.manifest import Course, Stage
 from autograder.messages import stopped_after
 from autograder.procs import kill_tree, trusted_env
 from autograder.reports.results import CheckResult, StageResult
-from autograder.sandbox.jail import SandboxStatus
+from autograder.sandbox.jail import SandboxStatus, cleanup_leftovers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +70,11 @@ def run_judge(stages: list[Stage], submission: Path, work: Path, course: Course,
         except subprocess.TimeoutExpired:
             kill_tree(proc)
             problem = stopped_after(limit)
+        except BaseException:  # Ctrl-C: the server is in a session of its own and would go on
+            kill_tree(proc)
+            raise
+        finally:
+            cleanup_leftovers(work)  # the jails' folders and tmpfs, if the server could not remove them
     if not problem and proc.returncode != 0:
         tail = "\n".join((work / "judge.log").read_text(errors="replace").strip().splitlines()[-3:])
         problem = f"the grader process stopped early (exit code {proc.returncode}): {tail}"

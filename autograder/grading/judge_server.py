@@ -119,7 +119,7 @@ def start_slots(job: ServerJob) -> list:
     for _ in range(job.slots):
         zygote = Zygote(Path(job.submission), limits=Limits(**job.limits), caps=SubmissionCaps(**job.caps),
                         status=SandboxStatus(**job.sandbox), threads=job.threads or None,
-                        ro=(root, packaged_encoder_path()))
+                        ro=(root, packaged_encoder_path()), parent=Path(job.work))
         zygote.restart()
         slots.append(zygote)
     return slots

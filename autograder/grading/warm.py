@@ -61,8 +61,8 @@ class Zygote:
     """One warm jailed parent for every stage a judge process grades."""
 
     def __init__(self, submission: Path, *, limits: Limits, caps: SubmissionCaps, status: SandboxStatus,
-                 threads: int | None = None, ro: tuple[Path, ...] = ()):
-        self.job = Job.create(Path(submission), caps)
+                 threads: int | None = None, ro: tuple[Path, ...] = (), parent: Path | None = None):
+        self.job = Job.create(Path(submission), caps, parent=parent)  # under ``parent``: found if we are killed
         self.limits, self.status, self.threads, self.ro = limits, status, threads, ro
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None

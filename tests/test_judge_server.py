@@ -1,0 +1,60 @@
+"""The judge server's own pieces: its job files, the kill of a just-forked child, the cleanup of
+jobs whose owner was killed. (Grading through it is tested everywhere a submission is graded.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from autograder.course.manifest import load_course
+from autograder.grading.judge_process import write_job_file
+from autograder.grading.judge_server import ServerJob
+from autograder.procs import kill_tree
+from autograder.sandbox.jail import SandboxStatus, cleanup_leftovers
+
+pytestmark = pytest.mark.unit  # in this process: no judge, no jail
+
+
+def test_the_server_job_and_each_childs_job_file(tmp_path):
+    """One file for the server; one per stage in the format the graders' plugin reads, with that
+    stage's own limits, its own records file, and nothing else's."""
+    course = load_course()
+    stages = [course.stage("tokenize"), course.stage("train")]
+    path = write_job_file(tmp_path, tmp_path / "sub", course, stages, threads=1,
+                          sandbox=SandboxStatus(False, "test"), slots=2)
+    job = ServerJob.read(path)
+    assert [s.name for s in job.stages] == ["test_stage1_tokenize.py", "test_stage3_train.py"]
+    assert job.slots == 2 and job.limits["judge_memory_mb"] == course.limits.judge_memory_mb
+    child = json.loads(job.stage_file(job.stages[1]).read_text())
+    assert child["stages"] == {"test_stage3_train.py": {"timeout": stages[1].timeout, "budget": stages[1].budget}}
+    assert child["results"] == str(tmp_path / "test_stage3_train.py.jsonl")
+    assert child["sandbox"] == {"on": False, "reason": "test", "two_step": False, "disk_tmpfs": False}
+
+
+def test_killing_a_child_that_leads_no_group_does_not_hang():
+    """A judge child killed before its setsid() is no group leader: killing the group alone missed it
+    and the wait that followed never returned."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        time.sleep(60)
+        os._exit(0)
+    start = time.monotonic()
+    kill_tree(pid)
+    assert time.monotonic() - start < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_killed_owners_jobs_are_unmounted_and_removed(tmp_path):
+    root = tmp_path / "ag-job-x1"
+    (root / "scratch").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root / "scratch")], check=True)
+    (root / "scratch" / "file").write_text("left behind")
+    (tmp_path / "kept").mkdir()
+    cleanup_leftovers(tmp_path)
+    assert not root.exists() and not os.path.ismount(root / "scratch") and (tmp_path / "kept").is_dir()
