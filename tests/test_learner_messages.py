@@ -1,5 +1,6 @@
-"""Messages whole: every mutant of tests/test_mutants.py that a public check catches shows its fix
-words in what `autograder check` prints (explanation first, quoted values last and short).
+"""Messages whole: every mutant of tests/test_mutants.py shows its fix words in what the student sees,
+both in what `autograder check` prints (the mutants a public check catches) and in the hidden grader's
+message for its check, as the reports render it (explanation first, quoted values last and short).
 
 `autograder check` used to print pytest's summary line, cut at the terminal's width: a binary F1
 showed scikit-learn's long ValueError and lost the course's explanation after it.
@@ -17,7 +18,9 @@ from test_mutants import MUTANTS
 
 from autograder import REPO_ROOT, student
 from autograder.course.manifest import load_course
+from autograder.grading import grade
 from autograder.messages import remote_failure
+from autograder.reports.exports import check_text
 
 # the words a learner needs to fix each mistake: they must reach the terminal whole
 FIX_WORDS = {
@@ -44,6 +47,15 @@ FIX_WORDS = {
     "zero_shot-mean-pool-includes-padding": "padding must not count",
     "zero_shot-mcnemar-one-sided": "mcnemar_p",
     "zero_shot-agreement-counts-correctness": "agreement: the share of texts",
+}
+# the same fix in the hidden grader's words, where they differ from the public check's (and the mutant that
+# only a hidden check catches)
+HIDDEN_FIX_WORDS = {
+    **FIX_WORDS,
+    "zero_shot-single-label-softmax-over-nli-classes": "softmax those across the labels (not across the NLI classes)",
+    "zero_shot-mean-pool-includes-padding": "multiply by the mask and divide by the number of real tokens",
+    "zero_shot-agreement-counts-correctness": "the share of texts where a and b predict the same label",
+    "zero_shot-embed-not-normalised": "L2-normalise each mean-pooled vector",
 }
 PUBLIC = [m for m, (stage_id, _, _, check) in MUTANTS.items()
           if check in load_course().stage(stage_id).public_checks(REPO_ROOT / "solutions")]
@@ -74,6 +86,44 @@ def test_autograder_check_shows_the_fix_words(mutant, tmp_path, monkeypatch):
     assert f"x {check}" in shown, shown
     assert FIX_WORDS[mutant] in shown, shown
     assert "..." not in shown.split(FIX_WORDS[mutant])[0][-200:], "the message was cut before its fix words"
+
+
+def _rounds() -> list[list[str]]:
+    """The mutants as few submissions as can hold them: round k mutates each stage's k-th mutant (one
+    module per stage, so a round's stages are graded together, in one structural grade)."""
+    by_stage: dict[str, list[str]] = {}
+    for mutant, (stage_id, *_) in MUTANTS.items():
+        by_stage.setdefault(stage_id, []).append(mutant)
+    return [[m[k] for m in by_stage.values() if k < len(m)] for k in range(max(map(len, by_stage.values())))]
+
+
+def test_every_mutant_has_fix_words_for_the_hidden_grader():
+    assert set(HIDDEN_FIX_WORDS) == set(MUTANTS), sorted(set(MUTANTS) ^ set(HIDDEN_FIX_WORDS))
+    assert sorted(m for r in _rounds() for m in r) == sorted(MUTANTS)
+
+
+@pytest.mark.jail
+@pytest.mark.parametrize("mutants", _rounds(), ids=[f"round{k + 1}" for k in range(len(_rounds()))])
+def test_the_hidden_grader_shows_the_fix_words(mutants, tmp_path):
+    """Each mutant's check fails in the hidden grader with its fix words in the message a report shows
+    the student (hidden checks sanitised and capped at 600 characters: the fix words come before the cut).
+    A round grades one mutant per stage in one structural grade: 9 grades for the 24 mutants."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    course = load_course()
+    for mutant in mutants:
+        stage_id, old, new, _ = MUTANTS[mutant]
+        module = course.stage(stage_id).module
+        source = (REPO_ROOT / "solutions" / f"{module}.py").read_text()
+        (submission / f"{module}.py").write_text(source.replace(old, new))
+    result = grade(submission, stages=[MUTANTS[m][0] for m in mutants])
+    for mutant in mutants:
+        stage_id, _, _, check_name = MUTANTS[mutant]
+        stage = next(s for s in result.stages if s.id == stage_id)
+        check = next(c for c in stage.checks if c.name == check_name)
+        shown = check_text(stage, check)
+        assert not check.passed, (mutant, shown)
+        assert HIDDEN_FIX_WORDS[mutant] in shown, (mutant, shown)  # a message cut before them would lack them
 
 
 class _Remote(Exception):

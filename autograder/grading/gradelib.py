@@ -115,8 +115,11 @@ def describe(value: Any) -> str:
     return short_repr(value)
 
 
-def _learner_error(exc: RemoteError | RunnerFailure, desc: str) -> GraderFailure:
-    return GraderFailure(remote_failure(exc, desc))
+def _learner_error(exc: RemoteError | RunnerFailure, desc: str,
+                   fixes: dict[type[BaseException], str] | None = None) -> GraderFailure:
+    """'called X: it raised Y'; with ``fixes``, the course's words for an exception of that type first."""
+    fix = next((words for kind, words in (fixes or {}).items() if hasattr(exc, "mro") and exc.is_a(kind)), "")
+    return GraderFailure(remote_failure(exc, desc, fix))
 
 
 def attempt(fn, desc: str, *args, **kwargs):
@@ -135,9 +138,15 @@ def attempt_traced(fn: RemoteFunction, desc: str, *args, **kwargs):
         raise _learner_error(exc, desc) from None
 
 
-def call(module, name: str, *args, call_desc: str | None = None, options: dict | None = None, **kwargs):
-    """Call the submission's function ``name`` with learner-facing messages (see :func:`attempt`)."""
-    return attempt(function(module, name, **(options or {})), call_desc or f"{name}(...)", *args, **kwargs)
+def call(module, name: str, *args, call_desc: str | None = None, options: dict | None = None,
+         fixes: dict[type[BaseException], str] | None = None, **kwargs):
+    """Call the submission's function ``name`` with learner-facing messages (see :func:`attempt`);
+    ``fixes`` maps an exception type the mistake raises to the course's words for it (they come first)."""
+    fn = function(module, name, **(options or {}))
+    try:
+        return fn(*args, **kwargs)
+    except (RemoteError, RunnerFailure) as exc:
+        raise _learner_error(exc, call_desc or f"{name}(...)", fixes) from None
 
 
 def expect_raises(fn, exc_type: type[BaseException], desc: str, *args, why: str = "", **kwargs) -> RemoteError:
