@@ -13,9 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
 DESCRIPTION = "Practise the fine-tuning course: your progress, the public checks, hints."
 GRADING_COMMANDS = ("grade", "grade-batch")  # the instructor's: a student copy says where grading happens
 
@@ -74,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline unless told otherwise; set when the command runs
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] and argv[0] in GRADING_COMMANDS:
         from autograder.preview import GRADING_ELSEWHERE
