@@ -19,7 +19,7 @@ from autograder import REPO_ROOT
 from autograder.course.manifest import load_course
 from autograder.course.models import tiny_model_dir
 from autograder.grading import grade_stage
-from autograder.sandbox.jail import detect
+from autograder.sandbox.jail import detect  # noqa: F401 - jail_only's condition, evaluated at setup
 
 STAGE = load_course().stage("tokenize")
 MODULE = f"{STAGE.module}.py"
@@ -31,7 +31,7 @@ SECRETS = [  # texts that must never reach a result
     "the plot meanders",  # a constant of the hidden tokenize grader
     "s3cr3t-instructor-value",
 ]
-jail_only = pytest.mark.skipif(not detect().on, reason=f"needs the jail: {detect().describe()}")
+jail_only = pytest.mark.skipif("not detect().on", reason="needs the jail (bwrap probed at setup, not collection)")
 
 ATTACKS = {
     # forged verdicts: the results file of the old design, then the judge's own process

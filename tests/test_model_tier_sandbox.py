@@ -36,9 +36,9 @@ from autograder.sandbox.jail import SandboxStatus, detect
 NB = load_course().notebook("sentiment_model")
 CACHE = REPO_ROOT / "datasets_cache"
 TEST_SPLIT = CACHE / "sentiment" / "test.jsonl"
-JAIL = detect()
-needs_jail = pytest.mark.skipif(not JAIL.on, reason=f"needs the bubblewrap jail, and here {JAIL.describe()}: without "
-                                                    "it a notebook runs as a plain child with no such protection")
+# bwrap is probed when a test runs, not when the suite is collected (a string condition is evaluated at setup)
+needs_jail = pytest.mark.skipif("not detect().on", reason="needs the bubblewrap jail: without it a notebook runs as "
+                                                          "a plain child with no such protection")
 
 
 def _hidden_texts() -> list[str]:
@@ -152,8 +152,9 @@ def _hostile_notebook(path: Path, constants: dict) -> None:
 def hostile(tmp_path_factory):
     import nbformat
 
-    if not JAIL.on:
-        pytest.skip(f"needs the bubblewrap jail ({JAIL.describe()})")
+    jail = detect()
+    if not jail.on:
+        pytest.skip(f"needs the bubblewrap jail ({jail.describe()})")
     tmp = tmp_path_factory.mktemp("hostile")
     sub = _submission(tmp)
     # an earlier run's work folder, holding a model that would score if it were copied
@@ -174,7 +175,7 @@ def hostile(tmp_path_factory):
     before = _hashes(CACHE, previous.parent)
     originals = {path: path.read_bytes() for path in (CACHE / "manifest.json", TEST_SPLIT)}
     model = resolve_model(str(tiny_model_dir("distilbert-base")))
-    result = grade_notebook(NB, sub, tmp / "work", model, seed=0, threads=1, sandbox=JAIL)
+    result = grade_notebook(NB, sub, tmp / "work", model, seed=0, threads=1, sandbox=jail)
     listener.setblocking(False)
     try:
         conn, _ = listener.accept()
@@ -208,7 +209,7 @@ def test_the_job_still_gets_its_training_data(hostile):
     print("outcomes of the hostile notebook:", json.dumps(hostile["outcomes"], indent=1))
     print("refused:", hostile["result"].details.get("refused"), "error:", hostile["result"].error)
     assert hostile["outcomes"]["train_and_validation"] == "SUCCEEDED 2"
-    assert hostile["result"].details["sandbox"] == JAIL.describe()
+    assert hostile["result"].details["sandbox"] == detect().describe()
 
 
 @needs_jail
