@@ -9,6 +9,7 @@ tier is timed with the sandbox on and off (``--repeat`` runs, alternating, the m
     python scripts/benchmark.py --batch 6 [--batch-stage tokenize]   # grade-batch on 1 and 2 Dask workers
     python scripts/benchmark.py --status [--repeat 3]   # autograder status vs pytest checks, fresh release
     python scripts/benchmark.py --structural-profile [--repeat 3]   # judges per stage / per core, warm runners
+    python scripts/benchmark.py --test-tiers [TIER ... | all] [--repeat 3]   # test tiers' wall times (dev default)
 """
 
 from __future__ import annotations
@@ -48,7 +49,18 @@ def main() -> None:
                         "three ways (a judge per stage, a judge per core, warm runners), --repeat times each")
     parser.add_argument("--status", action="store_true", help="only: `autograder status` vs plain `pytest checks` "
                         "in a fresh student release (target <= 1.5x)")
+    parser.add_argument("--test-tiers", nargs="*", metavar="TIER", help="only: wall time of the test suite's tiers "
+                        "(scripts/bench_tiers.py): dev (the default), subprocess, jail, dask, notebook, slow, or all "
+                        "(every tier once: the whole suite)")
     args = parser.parse_args()
+    if args.test_tiers is not None:
+        from bench_tiers import TIERS, tier_benchmark
+
+        wanted = list(TIERS) if "all" in args.test_tiers else args.test_tiers or ["dev"]
+        if unknown := set(wanted) - set(TIERS):
+            parser.error(f"--test-tiers: no tier {', '.join(sorted(unknown))} (tiers: {', '.join(TIERS)}, all)")
+        tier_benchmark(wanted, args.repeat)
+        return
     if args.busy:
         from bench_training import busy_machine_benchmark
 
