@@ -33,8 +33,9 @@ def _load() -> str:
         else "load ?"
 
 
-def _pytest(args: list[str], timeout: float) -> tuple[float, int, str]:
-    """(wall seconds, exit code, pytest's last line) of one pytest run from the repository root."""
+def _pytest(args: list[str], timeout: float, log: Path | None = None) -> tuple[float, int, str]:
+    """(wall seconds, exit code, pytest's last line) of one pytest run from the repository root; its whole
+    output written to ``log`` when given."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     start = time.monotonic()
     try:
@@ -42,6 +43,8 @@ def _pytest(args: list[str], timeout: float) -> tuple[float, int, str]:
                               env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return time.monotonic() - start, -1, f"stopped after {timeout:.0f} s"
+    if log is not None:
+        log.write_text(done.stdout + done.stderr)
     lines = [ln.strip("= ") for ln in done.stdout.splitlines() if ln.strip()]
     return time.monotonic() - start, done.returncode, lines[-1] if lines else done.stderr.strip()[-200:]
 
@@ -60,12 +63,13 @@ def collection(repeat: int) -> float:
     return statistics.median(walls)
 
 
-def tier(name: str, repeat: int, timeout: float) -> tuple[float, str]:
+def tier(name: str, repeat: int, timeout: float, logs: Path | None = None) -> tuple[float, str]:
     """One tier, ``repeat`` times: (median wall seconds, the last run's outcome)."""
     walls, outcome = [], ""
     for i in range(repeat):
         before = _load()
-        wall, rc, last = _pytest(["--tier", name], timeout=timeout)
+        log = logs / f"{name}-{i + 1}.log" if logs else None
+        wall, rc, last = _pytest(["--tier", name], timeout=timeout, log=log)
         walls.append(wall)
         outcome = ("ok" if rc in (0, 5) else f"exit {rc}") + f": {_counts(last)}"
         print(f"tier {name:10s} run {i + 1}/{repeat}: {wall:6.1f} s  ({outcome}; {before} -> {_load()})",
@@ -73,12 +77,13 @@ def tier(name: str, repeat: int, timeout: float) -> tuple[float, str]:
     return statistics.median(walls), outcome
 
 
-def tier_benchmark(tiers: list[str], repeat: int = 1, timeout: float = 3600) -> dict[str, float]:
+def tier_benchmark(tiers: list[str], repeat: int = 1, timeout: float = 3600,
+                   logs: Path | None = None) -> dict[str, float]:
     print(f"{os.cpu_count()} CPUs; {_load()}; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}")
     results = {"collection": collection(repeat)}
     outcomes = {}
     for name in tiers:
-        results[name], outcomes[name] = tier(name, repeat, timeout)
+        results[name], outcomes[name] = tier(name, repeat, timeout, logs)
     print(f"\n| tier | what it runs | wall (median of {repeat}) | outcome |\n|---|---|---|---|")
     print(f"| collection | `pytest --collect-only -q` | {results['collection']:.1f} s | |")
     for name in tiers:
@@ -95,8 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--all", action="store_true", help="every tier once, cheapest first: the whole suite")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each tier (median kept)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a tier may run")
+    parser.add_argument("--logs", type=Path, help="a folder for each run's whole pytest output (slowest tests, "
+                        "failures)")
     args = parser.parse_args(argv)
-    tier_benchmark(list(TIERS) if args.all else args.tier or ["dev"], args.repeat, args.timeout)
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    tier_benchmark(list(TIERS) if args.all else args.tier or ["dev"], args.repeat, args.timeout, args.logs)
 
 
 if __name__ == "__main__":
