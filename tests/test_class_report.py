@@ -115,3 +115,24 @@ def test_grade_batch_passes_its_deadline_to_the_class_report(tmp_path, monkeypat
     assert seen["deadline"] == datetime.fromisoformat("2026-03-01T23:59:00+01:00")
     assert cli.main([*argv, "--deadline", "next friday"]) == 2
     assert "not an ISO 8601 date" in capsys.readouterr().err
+
+
+def test_late_work_is_found_from_the_results_alone(tmp_path):
+    """A result records when its submission last changed; the report needs no submissions folder."""
+    import os
+
+    from autograder.reports.class_report import missing_and_late
+    from autograder.sandbox.plain_files import last_change
+
+    work = tmp_path / "alice"
+    (work / ".git").mkdir(parents=True)
+    (work / "stage1_tokenize.py").write_text("x = 1\n")
+    (work / ".git" / "HEAD").write_text("ref\n")
+    os.utime(work / "stage1_tokenize.py", (1772445600, 1772445600))  # 2026-03-02T10:00:00Z
+    os.utime(work / ".git" / "HEAD", (1893456000, 1893456000))  # 2030: a folder the grader skips
+    assert last_change(work) == "2026-03-02T10:00:00+00:00"
+    on_time = GradeResult("bob", submitted="2026-03-01T09:00:00+00:00")
+    late = GradeResult("alice", submitted=last_change(work))
+    rows = missing_and_late([on_time, late], None, deadline=datetime(2026, 3, 2, tzinfo=UTC))
+    assert [(sid, kind) for sid, kind, _ in rows] == [("alice", "late")]
+    assert GradeResult.from_dict(late.to_dict()).submitted == late.submitted

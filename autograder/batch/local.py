@@ -35,6 +35,7 @@ from autograder.batch.submissions import Refused, Submission, discover, zip_copy
 from autograder.batch.validate import Expected, expected_stages, failed_result, time_limit
 from autograder.course.manifest import SubmissionCaps, load_course
 from autograder.reports.results import GradeResult
+from autograder.sandbox.plain_files import last_change
 
 
 def grade_batch(submissions: Path, out: Path, *, workers: int = 1, stages: list[str] | None = None,
@@ -101,12 +102,15 @@ class _Recorder:
                  results: dict[str, GradeResult]) -> None:
         self.out, self.tier, self.written, self.results = out, tier, written, results
         self.warnings = {s.id: s.warnings for s in todo}
+        self.sources = {s.id: s.source for s in todo}
 
     def record(self, sid: str, result: GradeResult, runs: dict[str, bytes], warnings: list[str]) -> None:
         if runs or self.tier in ("model", "all"):
             place_run_files(runs, self.out / "runs" / sid, result)
         result.submission = sid
         result.warnings = [*self.warnings[sid], *warnings, *result.warnings]
+        if sid in self.sources:  # the original, not the worker's unpacked copy
+            result.submitted = last_change(self.sources[sid])
         text = json.dumps(result.to_dict(), indent=1)
         write_atomic(result_path(self.out, sid), text)
         self.written[sid] = text

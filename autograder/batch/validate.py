@@ -138,7 +138,7 @@ def validate_result(data, expected: dict[str, Expected], *, fill_missing: bool =
         raise MalformedResult("the result is too large")
     top = _record(data, GradeResult, "result", {
         "submission": _text, "model": _text, "duration_s": _number, "sandbox": _text, "warnings": _texts,
-        "review": _texts,
+        "review": _texts, "submitted": _text,
         "stages": lambda v, w: v if isinstance(v, list) and len(v) <= len(expected) + 1 else _bad(w, "a list")},
         ("submission", "stages"))
     stages, seen = [], set()

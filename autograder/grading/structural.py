@@ -86,6 +86,7 @@ def grade_submission(submission: str | Path, *, tier: str = "structural", stages
     from autograder.course.models import resolve_model
     from autograder.grading.leak_scan import review_lines
     from autograder.sandbox.jail import copy_plain_files, require
+    from autograder.sandbox.plain_files import last_change
 
     submission = Path(submission)
     course = course or load_course()
@@ -103,6 +104,7 @@ def grade_submission(submission: str | Path, *, tier: str = "structural", stages
                                              sandbox=sandbox, model=model))
     result.warnings = copy_plain_files(submission, None, course.caps)
     result.review = review_lines(submission, course)  # hidden test texts in the submission's files
+    result.submitted = last_change(submission)
     result.sandbox = sandbox.describe()
     result.course = course.title
     result.course_stages = [s.id for s in course.stages] + [n.id for n in course.notebooks]

@@ -77,7 +77,7 @@ def missing_and_late(results: list[GradeResult], submissions: Path | None,
                      deadline: datetime | None = None) -> list[tuple[str, str, str]]:
     """(student, "missing", "late" or "not graded", why): roster entries of ``SUBMISSIONS/collect.csv`` that were not
     collected or graded, submissions that could not be graded, and with ``deadline`` work after it
-    (the commit date from collect.csv, else the newest file's time)."""
+    (the commit date from collect.csv, else the result's ``submitted``, else the newest file's time)."""
     graded = {student_id(r) for r in results}
     rows: list[tuple[str, str, str]] = []
     log: dict[str, dict] = {}
@@ -92,12 +92,12 @@ def missing_and_late(results: list[GradeResult], submissions: Path | None,
         note = _stage(r, "submission")
         if note is not None and note.error:
             rows.append((student_id(r), "not graded", note.error))
-    if deadline is not None and submissions is not None:
+    if deadline is not None:
         for r in results:
             sid = student_id(r)
-            stamp = log.get(sid, {}).get("committed_at", "")
+            stamp = log.get(sid, {}).get("committed_at", "") or r.submitted  # the result's own, since it has one
             when = datetime.fromisoformat(stamp) if stamp else None
-            if when is None:
+            if when is None and submissions is not None:  # a result written before results had it
                 entry = next((p for p in (submissions / sid, submissions / f"{sid}.zip") if p.exists()), None)
                 when = datetime.fromtimestamp(_newest_mtime(entry), UTC) if entry else None
             if when is not None and when.astimezone(UTC) > deadline.astimezone(UTC):

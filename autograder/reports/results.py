@@ -75,8 +75,9 @@ class GradeResult(_Cleaned):
     warnings: list[str] = field(default_factory=list)  # e.g. files of the submission that were refused
     # for the instructor, never a score: e.g. hidden test texts found in the submission's files
     review: list[str] = field(default_factory=list)
+    submitted: str = ""  # when the submission last changed (ISO 8601, UTC): for "late", without its files
     TEXT: ClassVar[frozenset[str]] = frozenset({"submission", "model", "sandbox", "course", "course_stages",
-                                                "warnings", "review"})
+                                                "warnings", "review", "submitted"})
 
     @property
     def score(self) -> float:
@@ -115,4 +116,5 @@ class GradeResult(_Cleaned):
             course_stages=[str(x) for x in data.get("course_stages", [])],
             warnings=[str(w) for w in data.get("warnings", [])],
             review=[str(w) for w in data.get("review", [])],
+            submitted=str(data.get("submitted", "")),
         )

@@ -61,3 +61,21 @@ def copy_plain_files(source: Path, target: Path | None, caps: SubmissionCaps) ->
 
 def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
+
+
+def last_change(source: Path) -> str:
+    """When the submission last changed (ISO 8601, UTC): the newest modification time of its plain
+    files (the folders the grader skips left out), or of the file itself (a zip); "" if unreadable.
+    A result records it, so a class report can say who was late without the submissions at hand."""
+    from datetime import UTC, datetime
+
+    source = Path(source)
+    try:
+        if source.is_file():
+            newest = source.stat().st_mtime
+        else:
+            newest = max((p.lstat().st_mtime for p in source.rglob("*") if p.is_file() and not p.is_symlink()
+                          and not SKIP_DIRS.intersection(p.relative_to(source).parts)), default=source.stat().st_mtime)
+    except OSError:
+        return ""
+    return datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds")
