@@ -58,3 +58,26 @@ def test_a_killed_owners_jobs_are_unmounted_and_removed(tmp_path):
     (tmp_path / "kept").mkdir()
     cleanup_leftovers(tmp_path)
     assert not root.exists() and not os.path.ismount(root / "scratch") and (tmp_path / "kept").is_dir()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="mounting a tmpfs needs root")
+def test_jobs_of_a_dead_owner_are_swept_and_live_ones_kept(tmp_path):
+    """A batch worker killed past its time limit never cleans up: the next job made in the same
+    folder (or the batch, once the worker is gone) removes its jobs, never a live owner's."""
+    from autograder.sandbox.jail import OWNER, _process_tag, sweep_orphans
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    jobs = {}
+    for name, pid in (("ag-job-dead", dead.pid), ("ag-job-live", os.getpid())):
+        root = tmp_path / "grade-1" / name
+        (root / "scratch").mkdir(parents=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root / "scratch")], check=True)
+        (root / OWNER).write_text(_process_tag(pid))
+        jobs[name] = root
+    try:
+        sweep_orphans(tmp_path)
+        assert not jobs["ag-job-dead"].exists()
+        assert os.path.ismount(jobs["ag-job-live"] / "scratch")
+    finally:
+        cleanup_leftovers(tmp_path / "grade-1")

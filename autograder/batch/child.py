@@ -34,6 +34,7 @@ from autograder.batch.validate import (
 )
 from autograder.procs import exit_reason, trusted_env
 from autograder.reports.results import GradeResult
+from autograder.sandbox.jail import sweep_orphans
 
 if TYPE_CHECKING:
     from autograder.batch.live import Batch
@@ -119,6 +120,7 @@ def _supervise(proc: subprocess.Popen, limit_s: float, stop: Stop | None) -> tup
     finally:
         sel.close()
         end_worker(proc, seen)
+        sweep_orphans()  # the jobs a killed worker could not clean up (its scratch tmpfs stays mounted)
         _close_pipes(proc)
     return bytes(out), err, reason
 

@@ -171,7 +171,9 @@ class Job:
 
     @classmethod
     def create(cls, submission: Path, caps: SubmissionCaps, parent: Path | None = None) -> Job:
+        sweep_orphans(parent)
         root = Path(tempfile.mkdtemp(prefix="ag-job-", dir=parent))
+        (root / OWNER).write_text(_process_tag(os.getpid()))
         job = cls(root)
         for name in ("submission", "scratch", "inputs", *SCRATCH_DIRS):
             (root / name).mkdir(parents=True, exist_ok=True)
@@ -234,14 +236,47 @@ class Job:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+OWNER = "owner"  # "<pid> <start time>" of the process that made the job: its cleanup is that process's
+
+
+def _process_tag(pid: int) -> str:
+    """pid and start time (clock ticks since boot): a pid the kernel gave to another process since
+    does not pass for the same one."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f"{pid} {f.read().rsplit(b')', 1)[1].split()[19].decode()}"
+    except (OSError, IndexError):
+        return f"{pid} ?"
+
+
+def sweep_orphans(parent: Path | None = None) -> None:
+    """Remove the jobs under ``parent`` (default: the temporary folder) whose owner is dead: a grader
+    killed before its cleanup (a batch worker past its time limit, a judge server killed) leaves its
+    scratch tmpfs mounted on the host, and nothing else would ever unmount it."""
+    base = Path(parent or tempfile.gettempdir())
+    for root in [*base.glob("ag-job-*"), *base.glob("*/ag-job-*")]:  # a grade's jobs sit in its work folder
+        try:
+            tag = (root / OWNER).read_text()
+        except OSError:
+            continue  # being made right now, or made by an older version: not ours to judge
+        pid = tag.split()[0]
+        now = _process_tag(int(pid)) if pid.isdigit() else tag
+        if now != tag or now.endswith("?"):  # gone, or its pid now another process's
+            _remove_job(root)
+
+
+def _remove_job(root: Path) -> None:
+    scratch = root / "scratch"
+    if os.path.ismount(scratch):
+        _libc().umount2(str(scratch).encode(), 2)  # MNT_DETACH
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def cleanup_leftovers(folder: Path) -> None:
     """Jobs under ``folder`` whose owner was killed before its cleanup (a judge over its time limit):
     their scratch tmpfs detached, their folders removed, so nothing of them stays on the host."""
     for root in Path(folder).glob("ag-job-*"):
-        scratch = root / "scratch"
-        if os.path.ismount(scratch):
-            _libc().umount2(str(scratch).encode(), 2)  # MNT_DETACH
-        shutil.rmtree(root, ignore_errors=True)
+        _remove_job(root)
 
 
 def course_metrics_paths() -> tuple[Path, ...]:
