@@ -7,6 +7,7 @@ shared machine the figures are only comparable at the same load.
 
     python scripts/bench_tiers.py                       # the developer tier (dev = unit) and collection
     python scripts/bench_tiers.py --tier jail --repeat 3
+    python scripts/bench_tiers.py --repeat 3 --workers 2    # the developer tier on two pytest-xdist workers
     python scripts/bench_tiers.py --all                 # every tier once: the whole suite (~25 min on 2 cores)
     python scripts/benchmark.py --test-tiers [--all]    # the same, from the benchmark script
 """
@@ -63,13 +64,13 @@ def collection(repeat: int) -> float:
     return statistics.median(walls)
 
 
-def tier(name: str, repeat: int, timeout: float, logs: Path | None = None) -> tuple[float, str]:
+def tier(name: str, repeat: int, timeout: float, logs: Path | None = None, workers: int = 0) -> tuple[float, str]:
     """One tier, ``repeat`` times: (median wall seconds, the last run's outcome)."""
     walls, outcome = [], ""
     for i in range(repeat):
         before = _load()
         log = logs / f"{name}-{i + 1}.log" if logs else None
-        wall, rc, last = _pytest(["--tier", name], timeout=timeout, log=log)
+        wall, rc, last = _pytest(["--tier", name, *(["-n", str(workers)] if workers else [])], timeout, log)
         walls.append(wall)
         outcome = ("ok" if rc in (0, 5) else f"exit {rc}") + f": {_counts(last)}"
         print(f"tier {name:10s} run {i + 1}/{repeat}: {wall:6.1f} s  ({outcome}; {before} -> {_load()})",
@@ -78,17 +79,18 @@ def tier(name: str, repeat: int, timeout: float, logs: Path | None = None) -> tu
 
 
 def tier_benchmark(tiers: list[str], repeat: int = 1, timeout: float = 3600,
-                   logs: Path | None = None) -> dict[str, float]:
+                   logs: Path | None = None, workers: int = 0) -> dict[str, float]:
     print(f"{os.cpu_count()} CPUs; {_load()}; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}")
     results = {"collection": collection(repeat)}
     outcomes = {}
     for name in tiers:
-        results[name], outcomes[name] = tier(name, repeat, timeout, logs)
+        results[name], outcomes[name] = tier(name, repeat, timeout, logs, workers)
     print(f"\n| tier | what it runs | wall (median of {repeat}) | outcome |\n|---|---|---|---|")
     print(f"| collection | `pytest --collect-only -q` | {results['collection']:.1f} s | |")
     for name in tiers:
         note = f" (target <= {DEV_TARGET_S} s)" if name == "dev" else ""
-        print(f"| {name} | `pytest --tier {name}` | {results[name]:.0f} s{note} | {outcomes[name]} |")
+        command = f"pytest --tier {name}" + (f" -n {workers}" if workers else "")
+        print(f"| {name} | `{command}` | {results[name]:.0f} s{note} | {outcomes[name]} |")
     if set(TIERS) <= set(tiers):
         print(f"| all | the tiers together: the README's `pytest` | {sum(results[t] for t in TIERS):.0f} s | |")
     return results
@@ -102,10 +104,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a tier may run")
     parser.add_argument("--logs", type=Path, help="a folder for each run's whole pytest output (slowest tests, "
                         "failures)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N", help="run each tier on N pytest-xdist "
+                        "workers (-n N; default: none, as plain pytest)")
     args = parser.parse_args(argv)
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
-    tier_benchmark(list(TIERS) if args.all else args.tier or ["dev"], args.repeat, args.timeout, args.logs)
+    tier_benchmark(list(TIERS) if args.all else args.tier or ["dev"], args.repeat, args.timeout, args.logs,
+                   args.workers)
 
 
 if __name__ == "__main__":
