@@ -318,8 +318,8 @@ def _seed_forms() -> list[str]:
 def test_the_seed_is_stable_and_not_in_the_student_copy(constant_grades, tmp_path):
     """The same submission graded twice gets the same inputs, checks and score; the release (what
     students get) cannot compute the seed and holds no form of it."""
-    from autograder.release import build_release
     from autograder.grading.hidden_inputs import course_seed, hidden_rng
+    from autograder.release import build_release
 
     first, second = ([(c.name, c.passed, c.score, c.message) for c in r.checks] for r in constant_grades)
     assert first == second and constant_grades[0].score == constant_grades[1].score
