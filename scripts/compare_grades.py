@@ -7,6 +7,12 @@ change a single verdict. Run it before and after the change and compare the two 
     python scripts/compare_grades.py --out after.json      # on the new one
     python scripts/compare_grades.py --diff before.json after.json
 
+The hidden inputs are drawn from a seed over the graders' source (``grading/hidden_inputs.py``), so a
+change to any grader file draws new inputs and changes every message that quotes one. To compare
+such a change, pin the old seed for the new run: compute ``course_seed()`` on the old checkout and
+put a ``sitecustomize.py`` on ``PYTHONPATH`` (the judge inherits it) that replaces
+``autograder.grading.hidden_inputs.course_seed`` with a function returning those bytes.
+
 Times and the sandbox's description are left out (they differ from run to run); everything a
 student or an instructor reads (score, each check's verdict, points and message, the hint, the
 error) is kept.
