@@ -89,6 +89,11 @@ def test_no_import_circles_inside_the_package():
     assert _cycles(graph) == []
 
 
+def test_the_circle_check_can_fail():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
 def test_the_course_floor_imports_nothing_above_it():
     wrong = [(name, dep) for name, (_, tree) in MODULES.items() for floor, above in FLOORS.items()
              if name.startswith(floor) for dep in _imports(tree) if dep.startswith(above)]

@@ -18,7 +18,7 @@ import threading
 
 from distributed import WorkerPlugin
 
-from autograder.procs import kill_tree
+from autograder.procs import LiveProcesses, kill_tree
 
 
 class Batch(WorkerPlugin):
@@ -28,33 +28,27 @@ class Batch(WorkerPlugin):
 
     def __init__(self) -> None:
         self._stopped = threading.Event()
-        self._live: set[subprocess.Popen] = set()
-        self._lock = threading.Lock()
+        self._live = LiveProcesses()
 
     def is_set(self) -> bool:
         """Was the batch stopped? (The shape of ``threading.Event``: a child's supervisor polls it.)"""
         return self._stopped.is_set()
 
     def adopt(self, proc: subprocess.Popen) -> None:
-        """Count ``proc`` among the live workers; one started after the batch stopped is killed now."""
-        with self._lock:
-            self._live.add(proc)
-            stopped = self._stopped.is_set()
-        if stopped:
+        """Count ``proc`` among the live workers; one started after the batch stopped is killed now.
+        (Counted first, the flag read after: a ``stop`` in between kills it through the count.)"""
+        self._live.adopt(proc)
+        if self._stopped.is_set():
             kill_tree(proc)
 
     def release(self, proc: subprocess.Popen) -> None:
         """``proc`` has been ended and reaped by its supervisor."""
-        with self._lock:
-            self._live.discard(proc)
+        self._live.release(proc)
 
     def stop(self) -> None:
         """Stop the batch: no task starts a worker any more, and every live worker is killed with its tree."""
-        with self._lock:
-            self._stopped.set()
-            live = list(self._live)
-        for proc in live:
-            kill_tree(proc)
+        self._stopped.set()
+        self._live.kill_all()
 
 
 def batch_of(worker) -> Batch | None:

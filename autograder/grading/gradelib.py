@@ -224,6 +224,9 @@ class R:  # noqa: N801 - a namespace of recipes (arguments built in the runner)
         return Recipe("item", of=of, key=key)
 
 
+TINY_KINDS = ("distilbert-base", "bert-base", "distilbert-classifier", "nli")  # every tiny model the graders use
+
+
 class tiny:  # noqa: N801 - a namespace of cached constructors
     """Tiny random-weight models (seconds to load) built from configs; see autograder.course.models."""
 

@@ -30,13 +30,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Imported once here so that each forked judge child starts warm. Never a grader file (pytest
-#: imports those itself, rewriting their asserts), never anything of a submission.
-LIBRARIES = ("numpy", "torch", "torch.nn.functional", "sklearn.metrics", "datasets", "safetensors.torch",
-             "transformers", "pytest", "pytest_timeout", "autograder.grading.gradelib",
-             "autograder.grading.judge", "autograder.grading.hidden_inputs", "autograder.grading.scratch_files",
-             "autograder.grading.architecture", "autograder.grading.graders.zero_shot_refs",
-             "autograder.grading.graders.emotion_draws", "autograder.messages")
 #: ``transformers`` resolves its names lazily; these are the ones the graders import.
 TRANSFORMERS_NAMES = ("AutoModel", "AutoModelForSequenceClassification", "AutoTokenizer", "DataCollatorWithPadding",
                       "PreTrainedModel", "PreTrainedTokenizerBase", "Trainer", "TrainingArguments", "pipeline")
@@ -87,20 +80,35 @@ class ServerJob:
 
 
 def warm_imports() -> None:
-    """Import what every judge child needs (libraries only; a failure shows up in the child)."""
-    import importlib
+    """Import, once, the libraries every judge child needs, so that each forked child starts warm.
 
-    for name in LIBRARIES:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the child imports it again and reports the failure
-            pass
+    A fixed list of libraries written out here: never a grader file (pytest imports those itself,
+    rewriting their asserts) and never anything of a submission (only the jailed runner imports
+    that). A library that fails to import here fails again in the child, which reports it."""
     try:
+        import datasets  # noqa: F401
+        import numpy  # noqa: F401
+        import pytest  # noqa: F401
+        import pytest_timeout  # noqa: F401
+        import safetensors.torch  # noqa: F401
+        import sklearn.metrics  # noqa: F401
+        import torch
+        import torch.nn.functional  # noqa: F401
         import transformers
+
+        import autograder.grading.architecture  # noqa: F401
+        import autograder.grading.gradelib  # noqa: F401
+        import autograder.grading.graders.emotion_draws  # noqa: F401
+        import autograder.grading.graders.zero_shot_refs  # noqa: F401
+        import autograder.grading.hidden_inputs  # noqa: F401
+        import autograder.grading.judge  # noqa: F401
+        import autograder.grading.scratch_files  # noqa: F401
+        import autograder.messages  # noqa: F401
 
         for name in TRANSFORMERS_NAMES:
             getattr(transformers, name)
-    except Exception:  # noqa: BLE001
+        del torch
+    except Exception:  # noqa: BLE001 - the child imports it again and reports the failure
         pass
 
 
@@ -242,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         warm_imports()
         gc.freeze()  # the libraries' objects stay out of the children's collections (and their pages shared)
         if job.warm:
-            from autograder.grading.gradelib import tiny
+            from autograder.grading.gradelib import TINY_KINDS, tiny
 
-            for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
+            for kind in TINY_KINDS:
                 tiny.path(kind)  # built once, before any stage needs one
         run_stages(job, slots)
     finally:

@@ -19,6 +19,7 @@ from pathlib import Path
 from autograder.reports.exports import check_text, student_id
 from autograder.reports.feedback import CSS, thresholds
 from autograder.reports.results import GradeResult, StageResult
+from autograder.sandbox.plain_files import last_change
 
 EXTRA_CSS = """.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:14px}
 .grid figure{margin:0;border:1px solid #eaeef2;border-radius:6px;padding:6px}svg{width:100%;height:auto}
@@ -66,13 +67,6 @@ def _stage(result: GradeResult, sid: str) -> StageResult | None:
     return next((s for s in result.stages if s.id == sid), None)
 
 
-def _newest_mtime(path: Path) -> float:
-    if path.is_file():
-        return path.stat().st_mtime
-    times = [p.lstat().st_mtime for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
-    return max(times, default=path.stat().st_mtime)
-
-
 def missing_and_late(results: list[GradeResult], submissions: Path | None,
                      deadline: datetime | None = None) -> list[tuple[str, str, str]]:
     """(student, "missing", "late" or "not graded", why): roster entries of ``SUBMISSIONS/collect.csv`` that were not
@@ -99,7 +93,8 @@ def missing_and_late(results: list[GradeResult], submissions: Path | None,
             when = datetime.fromisoformat(stamp) if stamp else None
             if when is None and submissions is not None:  # a result written before results had it
                 entry = next((p for p in (submissions / sid, submissions / f"{sid}.zip") if p.exists()), None)
-                when = datetime.fromtimestamp(_newest_mtime(entry), UTC) if entry else None
+                stamp = last_change(entry) if entry else ""
+                when = datetime.fromisoformat(stamp) if stamp else None
             if when is not None and when.astimezone(UTC) > deadline.astimezone(UTC):
                 rows.append((sid, "late", f"last change {when.isoformat(timespec='minutes')}, after the deadline"))
     return rows

@@ -254,7 +254,7 @@ def sweep_orphans(parent: Path | None = None) -> None:
     killed before its cleanup (a batch worker past its time limit, a judge server killed) leaves its
     scratch tmpfs mounted on the host, and nothing else would ever unmount it."""
     base = Path(parent or tempfile.gettempdir())
-    for root in [*base.glob("ag-job-*"), *base.glob("*/ag-job-*")]:  # a grade's jobs sit in its work folder
+    for root in [*base.glob("ag-job-*"), *base.glob("grade-*/ag-job-*")]:  # a grade's jobs sit in its work folder
         try:
             tag = (root / OWNER).read_text()
         except OSError:
