@@ -37,21 +37,21 @@ def submission_dir(job) -> str:
     return path
 
 
-def _runner_settings(job: dict) -> dict:
-    """How to jail this judge's runners: from the job file (the manifest only for an old job file)."""
+def _runner_settings(job: dict):
+
     from autograder.course.manifest import Limits, SubmissionCaps, load_course
     from autograder.course.models import packaged_encoder_path, tiny_root
-    from autograder.grading.gradelib import TINY_KINDS
     from autograder.sandbox.jail import SandboxStatus, detect
 
-    limits = Limits(**job["limits"]) if "limits" in job else load_course().limits
-    caps = SubmissionCaps(**job["caps"]) if "caps" in job else load_course().caps
+    course = load_course()
+    limits = Limits(**job["limits"]) if "limits" in job else course.limits
+    caps = SubmissionCaps(**job["caps"]) if "caps" in job else course.caps
     status = SandboxStatus(**job["sandbox"]) if "sandbox" in job else detect()
     threads = int(job.get("threads", 0)) or None
-    for kind in TINY_KINDS:
+    for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
         tiny.path(kind)  # built before the jail starts: it sees the cache read-only
-    return {"limits": limits, "caps": caps, "status": status, "threads": threads,
-            "ro": (tiny_root(), packaged_encoder_path())}
+    return course, {"limits": limits, "caps": caps, "status": status, "threads": threads,
+                    "ro": (tiny_root(), packaged_encoder_path())}
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +72,7 @@ def zygote(pytestconfig, submission_dir, job):
 
     from autograder.grading.warm import Zygote
 
-    settings = _runner_settings(job)
+    _, settings = _runner_settings(job)
     warm = Zygote(Path(submission_dir), **settings)
     yield warm
     warm.close()
@@ -89,7 +89,7 @@ def runner(request, submission_dir, job, zygote):
 
     from autograder.grading.judge import Runner
 
-    settings = _runner_settings(job)
+    _, settings = _runner_settings(job)
     name = Path(str(request.module.__file__)).name
     stage = job.get("stages", {}).get(name, job)
     run = Runner(Path(submission_dir), timeout=float(stage.get("timeout", 120)),
