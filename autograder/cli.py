@@ -37,13 +37,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if (elsewhere := student_copy_message()) is not None:  # a student's copy: no graders to grade with
         print(elsewhere, file=sys.stderr)
         return 2
+    from autograder.course.manifest import load_course
     from autograder.course.models import resolve_model
     from autograder.grading import grade_submission
     from autograder.reports.terminal import print_table, to_json
     from autograder.sandbox.jail import SandboxRequired, detect
 
     console = Console(stderr=True)
-    resolved = resolve_model(args.model) if args.model else resolve_model()
+    course = load_course()  # once, here: everything below is given it
+    resolved = resolve_model(args.model or course.model)
     sandbox = detect(turned_off=sandbox_setting())
     console.print(resolved.describe(), markup=False, highlight=False)
     console.print(sandbox.describe(), markup=False, highlight=False, style=None if sandbox.on else "yellow")
@@ -52,7 +54,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         result = grade_submission(args.path, tier=args.tier, stages=args.stage or None, model=resolved,
                                   sandbox=sandbox, require_sandbox=args.require_sandbox,
                                   work_dir=Path(args.work_dir) if args.work_dir else None,
-                                  threads=args.threads, jobs=args.jobs, progress=progress)
+                                  threads=args.threads, jobs=args.jobs, progress=progress, course=course)
     except SandboxRequired as exc:
         console.print(f"autograder grade: {exc}\n  Or leave out --require-sandbox to grade without it (never for "
                       "untrusted submissions).", markup=False, highlight=False)

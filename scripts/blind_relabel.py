@@ -3,6 +3,7 @@
     python scripts/blind_relabel.py prepare     # relabel/batches/*.tsv: opaque id + text, shuffled
     python scripts/blind_relabel.py record      # relabel/readings/*.tsv + corpus -> second_reading.jsonl
     python scripts/blind_relabel.py agreement   # agreement, per-class agreement, kappa, confusions
+    python scripts/blind_relabel.py --set growth prepare   # the same for the growth files (item 2)
 
 Why: every corpus label is its writer's intended emotion. A second reader who sees only the
 text tells us which labels a reader can recover; where the two readings differ, a model is
@@ -28,6 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "datasets_cache" / "emotion" / "corpus.jsonl"
 RECORD = REPO / "datasets_cache" / "emotion" / "second_reading.jsonl"
 WORK = REPO / "relabel"
+#: Item 2's new texts, one file per label, read blind before they join the corpus: (texts, record, work)
+GROWTH = REPO / "datasets_cache" / "emotion" / "growth"
+SETS = {"corpus": (CORPUS, RECORD, WORK), "growth": (GROWTH, GROWTH / "second_reading.jsonl", WORK / "growth")}
 SEED = 22                       # the shuffle: fixed so that the batches can be rebuilt
 SALT = "issue-22-blind"         # the opaque ids: a salted hash, so they say nothing of the row
 BATCH_SIZE = 100
@@ -45,7 +49,14 @@ LABELS: dict[str, str] = {
 
 
 def load_corpus(path: Path = CORPUS) -> list[dict]:
-    """The corpus rows in id order (ids are 0..n-1, checked: the record relies on it)."""
+    """The corpus rows in id order (ids are 0..n-1, checked: the record relies on it).
+
+    A folder is the growth set: its label files (``<label>.jsonl``, no ids) in name order, numbered
+    0..n-1 in that order, so that the numbering is the same on every run."""
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.jsonl") if p.stem in LABELS)
+        rows = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [{"id": i, "text": r["text"], "label": r["label"]} for i, r in enumerate(rows)]
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if [r["id"] for r in rows] != list(range(len(rows))):
         raise SystemExit(f"{path}: ids are not 0..{len(rows) - 1} in order")
@@ -213,6 +224,8 @@ def agreement(rec: list[dict], corpus: Path = CORPUS, show_texts: bool = True) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=sorted(SETS), default="corpus",
+                        help="the texts to read: the corpus, or the growth files not yet in it")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="write the shuffled, label-free batches under relabel/")
     rec_p = sub.add_parser("record", help="merge the readings with the original labels")
@@ -221,14 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     agr = sub.add_parser("agreement", help="print agreement, kappa, confusions and the disagreeing texts")
     agr.add_argument("--no-texts", action="store_true", help="figures only")
     args = parser.parse_args(argv)
+    corpus, record_path, work = SETS[args.set]
     if args.command == "prepare":
-        paths = prepare()
-        print(f"{len(paths)} batches in {paths[0].parent}; the guide is {WORK / 'labels.md'}")
+        paths = prepare(work, corpus)
+        print(f"{len(paths)} batches in {paths[0].parent}; the guide is {work / 'labels.md'}")
     elif args.command == "record":
-        files = args.readings or sorted((WORK / "readings").glob("*.tsv"))
-        print(f"{record(read_readings(files))} texts recorded in {RECORD}")
+        files = args.readings or sorted((work / "readings").glob("*.tsv"))
+        print(f"{record(read_readings(files), corpus, record_path)} texts recorded in {record_path}")
     else:
-        agreement(load_record(), show_texts=not args.no_texts)
+        agreement(load_record(record_path, corpus), corpus, show_texts=not args.no_texts)
     return 0
 
 

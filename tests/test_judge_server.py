@@ -3,7 +3,7 @@ jobs whose owner was killed. (Grading through it is tested everywhere a submissi
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import subprocess
 import time
@@ -11,8 +11,8 @@ import time
 import pytest
 
 from autograder.course.manifest import load_course
+from autograder.grading.job_config import JudgeJob
 from autograder.grading.judge_process import write_job_file
-from autograder.grading.judge_server import ServerJob
 from autograder.procs import kill_tree
 from autograder.sandbox.jail import SandboxStatus, cleanup_leftovers
 
@@ -26,13 +26,15 @@ def test_the_server_job_and_each_childs_job_file(tmp_path):
     stages = [course.stage("tokenize"), course.stage("train")]
     path = write_job_file(tmp_path, tmp_path / "sub", course, stages, threads=1,
                           sandbox=SandboxStatus(False, "test"), slots=2)
-    job = ServerJob.read(path)
+    job = JudgeJob.read(path)
     assert [s.name for s in job.stages] == ["test_stage1_tokenize.py", "test_stage3_train.py"]
-    assert job.slots == 2 and job.limits["judge_memory_mb"] == course.limits.judge_memory_mb
-    child = json.loads(job.stage_file(job.stages[1]).read_text())
-    assert child["stages"] == {"test_stage3_train.py": {"timeout": stages[1].timeout, "budget": stages[1].budget}}
-    assert child["results"] == str(tmp_path / "test_stage3_train.py.jsonl")
-    assert child["sandbox"] == {"on": False, "reason": "test", "two_step": False, "disk_tmpfs": False}
+    assert job.slots == 2 and job.limits == course.limits and job.caps == course.caps and not job.results
+    child = JudgeJob.from_json(job.for_stage(job.stages[1]).to_json())
+    assert child.stages == (job.stages[1],) and child.stages[0].timeout == stages[1].timeout
+    assert child.stages[0].budget == stages[1].budget
+    assert child.results == str(tmp_path / "test_stage3_train.py.jsonl")
+    assert child.sandbox == SandboxStatus(False, "test") and child.limits == course.limits
+    assert child == dataclasses.replace(job, stages=child.stages, results=child.results)  # nothing else differs
 
 
 def test_killing_a_child_that_leads_no_group_does_not_hang():

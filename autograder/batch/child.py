@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 import psutil
 
 from autograder.batch.kill import end_worker, record_descendants
+from autograder.batch.request import GradeRequest
 from autograder.batch.validate import (
     OUTPUT_CAP,
     STDERR_TAIL,
@@ -32,6 +33,7 @@ from autograder.batch.validate import (
     failed_result,
     validate_result,
 )
+from autograder.course.models import ResolvedModel
 from autograder.procs import exit_reason, trusted_env
 from autograder.reports.results import GradeResult
 from autograder.sandbox.jail import sweep_orphans
@@ -68,7 +70,7 @@ def worker_env(threads: int | None, cwd: Path, hide: Iterable[str] = ()) -> dict
 
 
 # ----------------------------------------------------------------------------- one child, supervised
-def run_worker(request: dict, cwd: Path, env: dict[str, str], limit_s: float, stop: Stop | None = None,
+def run_worker(request: GradeRequest, cwd: Path, env: dict[str, str], limit_s: float, stop: Stop | None = None,
                batch: Batch | None = None) -> dict:
     """Start one worker, send ``request``, return its JSON reply; :class:`WorkerFailed` otherwise.
     ``batch`` (a local batch) counts the worker among its live ones while it runs."""
@@ -85,9 +87,9 @@ def run_worker(request: dict, cwd: Path, env: dict[str, str], limit_s: float, st
     return _reply(proc, out, err, reason, limit_s)
 
 
-def _send(proc: subprocess.Popen, request: dict) -> None:
+def _send(proc: subprocess.Popen, request: GradeRequest) -> None:
     try:
-        proc.stdin.write(json.dumps(request).encode() + b"\n")
+        proc.stdin.write(request.to_json().encode() + b"\n")
         proc.stdin.flush()  # stdin stays open: the worker stops when it closes (this process died)
     except OSError:
         pass  # it died at once: said by its reply
@@ -205,9 +207,9 @@ def grade_folder_in_child(sid: str, root: Path, tmp: Path, *, expected: dict[str
         return failed_result(sid, "grading was interrupted (the batch was stopped)", "", expected)
     try:
         (tmp / "cwd").mkdir(exist_ok=True)
-        request = {"submission": str(root), "tier": tier, "stages": stages, "threads": threads,
-                   "work_dir": str(tmp / "runs"), "require_sandbox": require_sandbox, "model": model,
-                   "sandbox_off": sandbox_off}
+        request = GradeRequest(str(root), str(tmp / "runs"), tier=tier, stages=tuple(stages) if stages else None,
+                               threads=threads, require_sandbox=require_sandbox,
+                               model=ResolvedModel(**model) if model else None, sandbox_off=sandbox_off)
         try:
             reply = run_worker(request, tmp / "cwd", worker_env(threads, tmp / "cwd", hide), limit_s, stop, batch)
             if "error" in reply:

@@ -1,10 +1,11 @@
 """One submission of a batch, graded in a child process of the batch (``autograder.batch``).
 
-Reads one JSON request line on stdin (the submission's fresh copy, tier, stages, threads, a work
-folder, the resolved course model) and writes one JSON reply on a private copy of
-stdout: ``{"result": GradeResult}`` or ``{"error": ..., "traceback": ...}``. Everything else this
-process or its children print goes to stderr. It never writes the batch's output folder (it is not
-told where that is): the batch validates the reply and writes the result itself.
+Reads one JSON request line on stdin (a ``request.GradeRequest``: the submission's fresh copy,
+tier, stages, threads, a work folder, the resolved course model, the sandbox setting) and writes
+one JSON reply on a private copy of stdout: ``{"result": GradeResult}`` or ``{"error": ...,
+"traceback": ...}``. Everything else this process or its children print goes to stderr. It never
+writes the batch's output folder (it is not told where that is): the batch validates the reply and
+writes the result itself.
 
 stdin stays open while the batch waits: when it closes (the batch died or was killed), this
 process kills everything it started (:func:`autograder.batch.kill.end_own_children`) and exits, so
@@ -23,6 +24,7 @@ import traceback
 from pathlib import Path
 
 from autograder.batch.kill import end_own_children
+from autograder.batch.request import GradeRequest
 
 
 def _watch_batch() -> None:
@@ -36,20 +38,17 @@ def _watch_batch() -> None:
     os._exit(70)
 
 
-def grade_request(request: dict) -> dict:
+def grade_request(request: GradeRequest) -> dict:
     """Grade the request's submission as ``autograder grade`` would, with the course model the Dask
-    worker resolved (its fields: name asked for, folder, source, reason), not resolved again here."""
-    from autograder.course.models import ResolvedModel
+    worker resolved (not resolved again here)."""
     from autograder.grading import grade_submission
     from autograder.sandbox.jail import detect
 
-    model = ResolvedModel(**request["model"]) if request.get("model") else None
-    off = request.get("sandbox_off")
-    sandbox = detect(turned_off=str(off) if off else None)  # detected here: this worker's machine
-    result = grade_submission(Path(request["submission"]), tier=str(request.get("tier", "structural")),
-                              stages=request.get("stages"), require_sandbox=bool(request.get("require_sandbox")),
-                              work_dir=Path(request["work_dir"]), threads=int(request.get("threads") or 1), jobs=1,
-                              model=model, sandbox=sandbox)
+    sandbox = detect(turned_off=request.sandbox_off)  # detected here: this worker's machine
+    result = grade_submission(Path(request.submission), tier=request.tier,
+                              stages=list(request.stages) if request.stages is not None else None,
+                              require_sandbox=request.require_sandbox, work_dir=Path(request.work_dir),
+                              threads=request.threads or 1, jobs=1, model=request.model, sandbox=sandbox)
     return {"result": result.to_dict()}
 
 
@@ -72,7 +71,7 @@ def main() -> None:
     sys.stdout = sys.stderr
     threading.Thread(target=_watch_batch, daemon=True).start()
     try:
-        reply = grade_request(json.loads(line))
+        reply = grade_request(GradeRequest.from_json(line))
     except Exception as exc:  # noqa: BLE001 - the batch turns this into the submission's result
         reply = {"error": f"{type(exc).__name__}: {exc}"[:1000], "traceback": traceback.format_exc()[-4000:]}
     reply_to.write(json.dumps(reply))

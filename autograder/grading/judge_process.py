@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from autograder.course.manifest import Course, Stage
+from autograder.grading.job_config import JudgeJob, StageSpec
 from autograder.messages import stopped_after
 from autograder.procs import kill_tree, trusted_env
 from autograder.reports.results import CheckResult, StageResult
@@ -39,14 +40,10 @@ def write_job_file(work: Path, submission: Path, course: Course, stages: list[St
     the stages with their time limits, how to jail the runners. Never environment variables: a
     judge's environment is an allow-list (``procs.trusted_env``) and nothing of the grader's may
     ride along into a jail."""
-    path = work / "judge.json"
-    path.write_text(json.dumps({
-        "submission": str(submission.resolve()), "work": str(work), "slots": slots, "warm": warm,
-        "threads": threads or 0, "sandbox": dataclasses.asdict(sandbox), "limits": dataclasses.asdict(course.limits),
-        "caps": dataclasses.asdict(course.caps),
-        "stages": [{"name": s.grader_file.name, "file": str(s.grader_file), "timeout": s.timeout, "budget": s.budget}
-                   for s in stages]}))
-    return path
+    stages_ = tuple(StageSpec(s.grader_file.name, str(s.grader_file), s.timeout, s.budget) for s in stages)
+    job = JudgeJob(str(submission.resolve()), str(work), stages_, course.limits, course.caps, sandbox,
+                   threads=threads or 0, slots=slots, warm=warm)
+    return job.write(work / "judge.json")
 
 
 def run_judge(stages: list[Stage], submission: Path, work: Path, course: Course, *, threads: int | None,

@@ -30,53 +30,12 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.grading.job_config import JudgeJob, StageSpec
+
 #: ``transformers`` resolves its names lazily; these are the ones the graders import.
 TRANSFORMERS_NAMES = ("AutoModel", "AutoModelForSequenceClassification", "AutoTokenizer", "DataCollatorWithPadding",
                       "PreTrainedModel", "PreTrainedTokenizerBase", "Trainer", "TrainingArguments", "pipeline")
 POLL_SECONDS = 0.01
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    """One stage as the judge server runs it: its grader file and its limits."""
-
-    name: str  # the grader file's name, e.g. test_stage1_tokenize.py
-    file: str
-    timeout: float
-    budget: float
-
-
-@dataclass(frozen=True)
-class ServerJob:
-    """The judge server's settings (one JSON file written by ``judge_process``)."""
-
-    submission: str
-    work: str
-    stages: tuple[StageSpec, ...]
-    slots: int
-    warm: bool
-    threads: int
-    sandbox: dict
-    limits: dict
-    caps: dict
-
-    @classmethod
-    def read(cls, path: str | Path) -> ServerJob:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        raw["stages"] = tuple(StageSpec(**s) for s in raw["stages"])
-        return cls(**raw)
-
-    def stage_file(self, stage: StageSpec) -> Path:
-        """The job file of one judge child, in the format ``plugin.job_settings`` reads."""
-        path = Path(self.work) / f"{stage.name}.job.json"
-        path.write_text(json.dumps({
-            "submission": self.submission, "results": str(self.results(stage)), "warm": self.warm,
-            "stages": {stage.name: {"timeout": stage.timeout, "budget": stage.budget}}, "threads": self.threads,
-            "sandbox": self.sandbox, "limits": self.limits, "caps": self.caps}))
-        return path
-
-    def results(self, stage: StageSpec) -> Path:
-        return Path(self.work) / f"{stage.name}.jsonl"
 
 
 def warm_imports() -> None:
@@ -112,28 +71,25 @@ def warm_imports() -> None:
         pass
 
 
-def start_slots(job: ServerJob) -> list:
+def start_slots(job: JudgeJob) -> list:
     """One jailed zygote per slot, started before this process imports anything heavy."""
     if not job.warm:
         return [None] * job.slots
-    from autograder.course.manifest import Limits, SubmissionCaps
     from autograder.course.models import packaged_encoder_path, tiny_root
     from autograder.grading.warm import Zygote
-    from autograder.sandbox.jail import SandboxStatus
 
     root = tiny_root()
     root.mkdir(parents=True, exist_ok=True)  # bound read-only now; the tiny models may be built into it later
     slots = []
     for _ in range(job.slots):
-        zygote = Zygote(Path(job.submission), limits=Limits(**job.limits), caps=SubmissionCaps(**job.caps),
-                        status=SandboxStatus(**job.sandbox), threads=job.threads or None,
-                        ro=(root, packaged_encoder_path()), parent=Path(job.work))
+        zygote = Zygote(Path(job.submission), limits=job.limits, caps=job.caps, status=job.sandbox,
+                        threads=job.threads or None, ro=(root, packaged_encoder_path()), parent=Path(job.work))
         zygote.restart()
         slots.append(zygote)
     return slots
 
 
-def _pytest_args(job: ServerJob, stage: StageSpec, job_file: Path) -> list[str]:
+def _pytest_args(job: JudgeJob, stage: StageSpec, job_file: Path) -> list[str]:
     """pytest for one grader file: our plugin and pytest-timeout only (no scan of installed plugins:
     0.4 s a child), and no unraisable-exception plugin (its two full collections at exit cost 0.45 s
     with torch's heap; the judge child exits right after)."""
@@ -142,7 +98,7 @@ def _pytest_args(job: ServerJob, stage: StageSpec, job_file: Path) -> list[str]:
             f"--timeout={int(stage.timeout) + 30}", "-W", "ignore"]
 
 
-def _child(job: ServerJob, stage: StageSpec, zygote, cgroups, job_file: Path) -> None:
+def _child(job: JudgeJob, stage: StageSpec, zygote, cgroups, job_file: Path) -> None:
     """In the fork: become the stage's judge (pytest on its grader file), then exit; never returns."""
     code = 3
     try:
@@ -181,18 +137,18 @@ class Running:
     cgroups: object
 
 
-def _fork(job: ServerJob, stage: StageSpec, zygote, slot: int) -> tuple[int, Running]:
+def _fork(job: JudgeJob, stage: StageSpec, zygote, slot: int) -> tuple[int, Running]:
     from autograder.sandbox.limits import new_cgroups
 
-    cgroups = new_cgroups(memory_mb=job.limits.get("judge_memory_mb"), tag="judge")
-    job_file = job.stage_file(stage)
+    cgroups = new_cgroups(memory_mb=job.limits.judge_memory_mb, tag="judge")
+    job_file = job.for_stage(stage).write(Path(job.work) / f"{stage.name}.job.json")
     pid = os.fork()
     if pid == 0:
         _child(job, stage, zygote, cgroups, job_file)
     return pid, Running(stage, slot, time.monotonic(), cgroups)
 
 
-def _error(job: ServerJob, run: Running, status: int | None) -> str:
+def _error(job: JudgeJob, run: Running, status: int | None) -> str:
     """What went wrong with a judge child, in the words the learner sees (``""`` when nothing)."""
     from autograder.messages import stopped_after
 
@@ -200,7 +156,7 @@ def _error(job: ServerJob, run: Running, status: int | None) -> str:
         return stopped_after(run.stage.budget + 30)
     if run.cgroups.oom_killed():
         return ("the grader ran out of memory reading what the submission sent back "
-                f"(its limit is {job.limits.get('judge_memory_mb')} MiB): return smaller values")
+                f"(its limit is {job.limits.judge_memory_mb} MiB): return smaller values")
     code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     if code in (0, 1):
         return ""
@@ -209,7 +165,7 @@ def _error(job: ServerJob, run: Running, status: int | None) -> str:
     return f"the grader process stopped early (exit code {code}): {tail}"
 
 
-def run_stages(job: ServerJob, slots: list) -> None:
+def run_stages(job: JudgeJob, slots: list) -> None:
     """Each stage in its own judge child, one per free slot, in the order given."""
     from autograder.procs import kill_tree
 
@@ -244,7 +200,7 @@ def run_stages(job: ServerJob, slots: list) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    job = ServerJob.read(args[0])
+    job = JudgeJob.read(args[0])
     slots = start_slots(job)
     try:
         warm_imports()

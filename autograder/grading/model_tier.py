@@ -159,12 +159,12 @@ def _execute(nb: Notebook, job: Job, params: dict, status: SandboxStatus, course
 # ----------------------------------------------------------------------------- grading
 def grade_notebook(nb: Notebook, submission: Path, work: Path, model: ResolvedModel, *,
                    seed: int, threads: int | None = None, sandbox: SandboxStatus | None = None,
-                   live: procs.LiveProcesses | None = None) -> StageResult:
+                   live: procs.LiveProcesses | None = None, course: Course | None = None) -> StageResult:
     """Run the notebook in the jail, copy its saved model out, score it on the hidden split; its jailed
     processes are adopted by ``live`` while they run (the grade of several notebooks owns it)."""
     start = time.monotonic()
     status = sandbox or detect()
-    course = load_course()
+    course = course or load_course()
     work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     test: HiddenSplit = load_hidden_split(nb.dataset)  # read and verified before any submission code runs
@@ -275,7 +275,7 @@ def _checks(nb: Notebook, passed: dict[str, str], details: dict) -> list[CheckRe
 
 def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] | None = None,
                     threads: int | None = None, progress=None, sandbox: SandboxStatus | None = None,
-                    model: ResolvedModel | None = None) -> list[StageResult]:
+                    model: ResolvedModel | None = None, course: Course | None = None) -> list[StageResult]:
     """Grade the submission's notebooks; results in the manifest's order.
 
     Always an explicit thread count: torch's default (every core) oversubscribes a machine that runs
@@ -287,7 +287,7 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    course = load_course()
+    course = course or load_course()
     model = model or resolve_model()
     status = sandbox or detect()
     chosen = [course.notebook(n) for n in notebooks] if notebooks else list(course.notebooks)
@@ -301,7 +301,7 @@ def grade_notebooks(submission: Path, work_root: Path, *, notebooks: list[str] |
 
     def one(nb: Notebook) -> StageResult:
         return grade_notebook(nb, submission, Path(work_root) / nb.id, model, seed=course.seed, threads=threads,
-                              sandbox=status, live=live)
+                              sandbox=status, live=live, course=course)
 
     import torch
 

@@ -1,7 +1,7 @@
 """A small pytest plugin: records each check's outcome and a learner-facing message.
 
 Loaded with ``-p autograder.grading.plugin`` by the judge. Its one option, ``--autograder-job``,
-names the job file (``grading/structural.py``: submission, results file, time limits, sandbox).
+names the job file (a ``job_config.JudgeJob``: submission, results file, time limits, sandbox).
 Each result is appended (and flushed) to the JSONL results file as soon as the check ends, so a
 stage that hangs or crashes half-way still keeps what it already recorded.
 """
@@ -12,9 +12,10 @@ import json
 
 import pytest
 
+from autograder.grading.job_config import JudgeJob
 from autograder.messages import GraderFailure, from_exception  # noqa: F401 - GraderFailure re-exported
 
-JOB = pytest.StashKey[dict]()
+JOB = pytest.StashKey["JudgeJob | None"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,7 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("autograder_job", None)
-    config.stash[JOB] = json.loads(open(path, encoding="utf-8").read()) if path else {}
+    config.stash[JOB] = JudgeJob.read(path) if path else None
 
 
 LENT = pytest.StashKey[object]()
@@ -45,9 +46,9 @@ def lent_zygote(config: pytest.Config):
     return config.stash.get(LENT, None)
 
 
-def job_settings(config: pytest.Config) -> dict:
-    """The job file's settings ({} when the graders run without one)."""
-    return config.stash.get(JOB, {})
+def job_settings(config: pytest.Config) -> JudgeJob | None:
+    """The job file's settings (None when the graders run without one)."""
+    return config.stash.get(JOB, None)
 
 
 def learner_message(excinfo: pytest.ExceptionInfo) -> str:
@@ -58,13 +59,13 @@ SETUP_SECONDS = pytest.StashKey[float]()
 
 
 def _record(item: pytest.Item, outcome: str, message: str, seconds: float) -> None:
-    path = job_settings(item.config).get("results")
-    if not path:
+    job = job_settings(item.config)
+    if job is None or not job.results:
         return
     name = getattr(item, "originalname", None) or item.name
     record = {"name": name, "nodeid": item.nodeid, "outcome": outcome, "message": message,
               "duration": round(seconds, 3)}  # set-up (a stage's first check forks its runner) and call
-    with open(path, "a", encoding="utf-8") as f:
+    with open(job.results, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
 

@@ -101,7 +101,7 @@ def grade_submission(submission: str | Path, *, tier: str = "structural", stages
 
         work = Path(work_dir or Path("grading_runs") / submission.resolve().name)
         result.stages.extend(grade_notebooks(submission, work, threads=threads, progress=progress,
-                                             sandbox=sandbox, model=model))
+                                             sandbox=sandbox, model=model, course=course))
     result.warnings = copy_plain_files(submission, None, course.caps)
     result.review = review_lines(submission, course)  # hidden test texts in the submission's files
     result.submitted = last_change(submission)

@@ -18,40 +18,33 @@ from autograder.procs import OFFLINE
 for _key, _value in OFFLINE.items():
     os.environ.setdefault(_key, _value)
 
-from autograder.grading.gradelib import remote_module, tiny  # noqa: E402
+from autograder.grading.gradelib import TINY_KINDS, remote_module, tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def job(pytestconfig) -> dict:
-    """The job file's settings (``grading/structural.py`` writes it)."""
+def job(pytestconfig):
+    """The judge's settings (a ``job_config.JudgeJob``, written by ``grading/judge_process.py``)."""
     from autograder.grading.plugin import job_settings
 
-    return job_settings(pytestconfig)
+    settings = job_settings(pytestconfig)
+    if settings is None:
+        pytest.exit("no job file: run graders through `autograder grade PATH`", 2)
+    return settings
 
 
 @pytest.fixture(scope="session")
 def submission_dir(job) -> str:
-    path = job.get("submission")
-    if not path:
-        pytest.exit("no job file: run graders through `autograder grade PATH`", 2)
-    return path
+    return job.submission
 
 
-def _runner_settings(job: dict):
-
-    from autograder.course.manifest import Limits, SubmissionCaps, load_course
+def _runner_settings(job) -> dict:
+    """The jail's settings for this judge's runners, all from the job."""
     from autograder.course.models import packaged_encoder_path, tiny_root
-    from autograder.sandbox.jail import SandboxStatus, detect
 
-    course = load_course()
-    limits = Limits(**job["limits"]) if "limits" in job else course.limits
-    caps = SubmissionCaps(**job["caps"]) if "caps" in job else course.caps
-    status = SandboxStatus(**job["sandbox"]) if "sandbox" in job else detect()
-    threads = int(job.get("threads", 0)) or None
-    for kind in ("distilbert-base", "bert-base", "distilbert-classifier", "nli"):
+    for kind in TINY_KINDS:
         tiny.path(kind)  # built before the jail starts: it sees the cache read-only
-    return course, {"limits": limits, "caps": caps, "status": status, "threads": threads,
-                    "ro": (tiny_root(), packaged_encoder_path())}
+    return {"limits": job.limits, "caps": job.caps, "status": job.sandbox, "threads": job.threads or None,
+            "ro": (tiny_root(), packaged_encoder_path())}
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +58,14 @@ def zygote(pytestconfig, submission_dir, job):
         yield lent
         lent.close()
         return
-    if not job.get("warm"):
+    if not job.warm:
         yield None
         return
     from pathlib import Path
 
     from autograder.grading.warm import Zygote
 
-    _, settings = _runner_settings(job)
+    settings = _runner_settings(job)
     warm = Zygote(Path(submission_dir), **settings)
     yield warm
     warm.close()
@@ -89,12 +82,13 @@ def runner(request, submission_dir, job, zygote):
 
     from autograder.grading.judge import Runner
 
-    _, settings = _runner_settings(job)
+    settings = _runner_settings(job)
     name = Path(str(request.module.__file__)).name
-    stage = job.get("stages", {}).get(name, job)
-    run = Runner(Path(submission_dir), timeout=float(stage.get("timeout", 120)),
-                 budget=float(stage.get("budget", 0)) or None, zygote=zygote, name=name.removesuffix(".py"),
-                 **settings)
+    stage = job.stage_named(name)
+    if stage is None:
+        pytest.exit(f"the job file does not list {name}", 2)
+    run = Runner(Path(submission_dir), timeout=stage.timeout, budget=stage.budget or None, zygote=zygote,
+                 name=name.removesuffix(".py"), **settings)
     yield run
     run.close()
 

@@ -157,7 +157,13 @@ def test_tokenize_dataset_keeps_splits_and_labels(sub, remote_tokenizer, small_d
 
 
 def test_tokenize_dataset_drops_text_and_uses_torch(sub, tiny_tokenizer, remote_tokenizer, small_dataset):
-    max_length = hidden_rng("test_tokenize_dataset_drops_text_and_uses_torch").randint(8, 16)
+    # one train text shorter than max_length (so padding to max_length shows) and one longer (so truncation
+    # shows), whatever the hidden seed draws
+    lengths = sorted(len(ids) for ids in tiny_tokenizer(TEXTS)["input_ids"])
+    low, high = lengths[0] + 1, max(lengths[0] + 1, lengths[-1] - 1)
+    if max(low, 8) <= min(high, 16):  # the course's usual range where the texts allow it
+        low, high = max(low, 8), min(high, 16)
+    max_length = hidden_rng("test_tokenize_dataset_drops_text_and_uses_torch").randint(low, high)
     out = call(sub, "tokenize_dataset", small_dataset, remote_tokenizer, max_length=max_length,
                call_desc=f"tokenize_dataset(DatasetDict(...), tokenizer, max_length={max_length})")
     splits = _splits(out, "tokenize_dataset")
