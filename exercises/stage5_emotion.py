@@ -56,13 +56,16 @@ def class_weights(counts: dict[str, int] | list[int]) -> torch.Tensor:
 
 
 def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
-                           weights: torch.Tensor | None) -> torch.Tensor:
+                           weights: torch.Tensor | None, label_smoothing: float = 0.0) -> torch.Tensor:
     """The class-weighted cross-entropy loss of a batch (a 0-d tensor).
 
     ``logits`` has shape ``(batch, K)``, ``labels`` shape ``(batch,)``, ``weights`` shape ``(K,)``.
-    Use ``torch.nn.functional.cross_entropy(logits, labels, weight=weights)``; first move the
-    weights to the logits' device and dtype (``weights.to(logits.device, logits.dtype)``):
-    cross_entropy refuses float32 weights with float64 logits, or CPU weights with GPU logits.
+    Use ``torch.nn.functional.cross_entropy(logits, labels, weight=weights,
+    label_smoothing=label_smoothing)``; first move the weights to the logits' device and dtype
+    (``weights.to(logits.device, logits.dtype)``): cross_entropy refuses float32 weights with
+    float64 logits, or CPU weights with GPU logits. ``label_smoothing`` (0 by default: none)
+    spreads that share of each target over all classes, as the Trainer's own loss does when
+    ``TrainingArguments(label_smoothing_factor=...)`` is set.
     """
     # YOUR CODE HERE
     raise NotImplementedError("not written yet: see the docstring, then run `autograder check`")
@@ -91,9 +94,12 @@ class WeightedTrainer(Trainer):
         ``inputs`` is the batch dict (``input_ids``, ``attention_mask``, ``labels``). Pop the
         ``labels`` (so the model does not compute its own, unweighted loss), run
         ``outputs = model(**inputs)``, and return
-        ``weighted_cross_entropy(outputs.logits, labels, self.class_weights)``; return
-        ``(loss, outputs)`` instead when ``return_outputs`` is true (evaluation asks for it).
-        Keep ``num_items_in_batch`` in the signature: the Trainer passes it; a mean loss ignores it.
+        ``weighted_cross_entropy(outputs.logits, labels, self.class_weights, label_smoothing=...)``
+        with the smoothing the training arguments ask for, ``self.args.label_smoothing_factor``
+        (0 unless set): this method replaces the Trainer's loss, so a setting it does not pass on
+        is silently ignored. Return ``(loss, outputs)`` instead when ``return_outputs`` is true
+        (evaluation asks for it). Keep ``num_items_in_batch`` in the signature: the Trainer passes
+        it; a mean loss ignores it.
         """
         # YOUR CODE HERE
         raise NotImplementedError("not written yet: see the docstring, then run `autograder check`")

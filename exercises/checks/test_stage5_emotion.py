@@ -86,6 +86,19 @@ def test_weighted_trainer_loss_uses_the_class_weights(tmp_path, tiny_base_path):
         ("compute the loss with weighted_cross_entropy(outputs.logits, labels, self.class_weights): compute_loss "
          f"returned {float(loss):.6f}, the unweighted cross-entropy; expected {float(want):.6f}")
     assert abs(float(loss) - float(want)) < 1e-5, f"compute_loss returned {float(loss):.6f}, expected {float(want):.6f}"
+    smoothing = TrainingArguments(str(tmp_path), report_to="none", use_cpu=True, label_smoothing_factor=0.1)
+    trainer = stage.WeightedTrainer(model=model, args=smoothing, class_weights=weights)
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, {**batch, "labels": labels.clone()}, num_items_in_batch=torch.tensor(4))
+    smoothed = F.cross_entropy(logits, labels, weight=weights, label_smoothing=0.1)
+    assert abs(float(loss) - float(want)) > 1e-5, \
+        ("pass the training arguments' smoothing on: weighted_cross_entropy(outputs.logits, labels, "
+         "self.class_weights, label_smoothing=self.args.label_smoothing_factor). With TrainingArguments("
+         f"label_smoothing_factor=0.1), compute_loss returned {float(loss):.6f}, the loss without smoothing; "
+         f"expected {float(smoothed):.6f}")
+    assert abs(float(loss) - float(smoothed)) < 1e-5, \
+        (f"with TrainingArguments(label_smoothing_factor=0.1), compute_loss returned {float(loss):.6f}, expected "
+         f"F.cross_entropy(logits, labels, weight=weights, label_smoothing=0.1) = {float(smoothed):.6f}")
 
 
 def test_per_class_report_matches_sklearn():

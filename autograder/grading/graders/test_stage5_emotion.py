@@ -204,13 +204,15 @@ def test_weighted_trainer_loss_uses_the_class_weights(sub, runner, six_label_mod
                              "class_weights=6 weights)")
     expect_type(trainer, Trainer, "WeightedTrainer(...)")
     texts = sentences(rng, rng.randint(5, 8), 2, 10)
+    smoothing = rng.choice([0.05, 0.1, 0.15, 0.2])
     batch = dict(tiny_tokenizer(texts, padding=True, return_tensors="pt"))
     with torch.no_grad():
         logits = model(**batch).logits
-    while True:  # labels for which the weighted and the plain loss are clearly apart
+    while True:  # labels for which the weighted, the plain and the smoothed loss are clearly apart
         labels = torch.tensor([rng.randrange(6) for _ in texts])
         want, plain = F.cross_entropy(logits, labels, weight=weights), F.cross_entropy(logits, labels)
-        if abs(float(want) - float(plain)) > 1e-3:
+        smoothed = F.cross_entropy(logits, labels, weight=weights, label_smoothing=smoothing)
+        if abs(float(want) - float(plain)) > 1e-3 and abs(float(smoothed) - float(want)) > 1e-3:
             break
     compute_loss = method(trainer, "compute_loss", no_grad=True)
     desc = f"trainer.compute_loss(model, batch of {len(texts)} with labels, num_items_in_batch={len(texts)})"
@@ -236,6 +238,37 @@ def test_weighted_trainer_loss_uses_the_class_weights(sub, runner, six_label_mod
            and torch.allclose(got_logits.float(), logits, atol=1e-5),
            f"{desc} returned ({short(loss)}, {type_name(outputs)}); expected (the weighted loss "
            f"{float(want):.6f}, the model's outputs with their .logits)")
+    _expect_label_smoothing(sub, remote_model, weights, smoothing, {**batch, "labels": labels}, (want, smoothed))
+
+
+def _expect_label_smoothing(sub, remote_model, weights: torch.Tensor, smoothing: float, batch: dict,
+                            losses: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """A WeightedTrainer built with ``label_smoothing_factor`` computes the smoothed weighted loss.
+
+    Its compute_loss replaces the Trainer's, so a factor it does not pass on is silently ignored: the
+    notebook's ``TrainingArguments(label_smoothing_factor=...)`` would then change nothing. ``losses`` is
+    (the weighted loss without smoothing, with it), computed by the judge.
+    """
+    unsmoothed, want = losses
+    args = R.training_args(output_dir="weighted_trainer_smoothed", report_to="none", use_cpu=True,
+                           label_smoothing_factor=smoothing)
+    trainer = call(sub, "WeightedTrainer", model=remote_model, args=args, class_weights=weights.clone(),
+                   call_desc=f"WeightedTrainer(model=..., args=TrainingArguments(label_smoothing_factor={smoothing}), "
+                             "class_weights=6 weights)")
+    n = len(batch["labels"])
+    desc = (f"trainer.compute_loss(model, batch of {n} with labels, num_items_in_batch={n}) with "
+            f"TrainingArguments(label_smoothing_factor={smoothing})")
+    loss = attempt(method(trainer, "compute_loss", no_grad=True), desc, remote_model,
+                   {**batch, "labels": batch["labels"].clone()}, num_items_in_batch=torch.tensor(n))
+    expect(isinstance(loss, torch.Tensor) and loss.numel() == 1,
+           f"{desc} returned {short(loss)}, expected the batch's loss (a tensor holding one number)")
+    expect(abs(float(loss) - float(unsmoothed)) > 1e-5,
+           f"{desc} returned {float(loss):.6f}, the loss without label smoothing; expected {float(want):.6f}: pass "
+           "the training arguments' smoothing on, weighted_cross_entropy(outputs.logits, labels, self.class_weights, "
+           "label_smoothing=self.args.label_smoothing_factor), and give it to cross_entropy(label_smoothing=...)")
+    expect(abs(float(loss) - float(want)) < 1e-5,
+           f"{desc} returned {float(loss):.6f}, expected F.cross_entropy(logits, labels, weight=weights, "
+           f"label_smoothing={smoothing}) = {float(want):.6f}")
 
 
 def test_per_class_report_matches_sklearn(sub):
