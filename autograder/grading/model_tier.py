@@ -251,8 +251,10 @@ def _judge_thresholds(nb: Notebook, evaluation, test: HiddenSplit, model: Resolv
         value, (lo, hi) = ((evaluation.accuracy, evaluation.accuracy_ci) if metric == "accuracy"
                            else (evaluation.macro_f1, evaluation.macro_f1_ci))
         shown = f"{metric} {value:.3f} on {evaluation.n} hidden test texts (95% CI {lo:.3f}-{hi:.3f})"
-        why = diagnose.failure_reason(evaluation.to_dict(), dataset=nb.dataset,
-                                      learning_rate=details.get("parameters", {}).get("learning_rate"))
+        used = details.get("parameters", {})  # the run's own record first: steps and loss against the course's
+        why = diagnose.failure_reason(evaluation.to_dict(), dataset=nb.dataset, learning_rate=used.get("learning_rate"),
+                                      curve=details.get("learning_curve"),
+                                      plan=diagnose.course_plan(used, expected(nb.dataset, "train")["rows"]))
         note = f" (note: {details['parameters_overridden']})" if "parameters_overridden" in details else ""
         passed[metric] = "" if lo >= threshold else f"{shown}: the lower bound must reach {threshold:.2f}; {why}{note}"
         details[metric] = shown
