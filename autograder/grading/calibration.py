@@ -58,6 +58,19 @@ VARIANTS = (
         "stage3_train.py", "        seed=seed,\n", "        seed=seed,\n        warmup_steps=20,\n"),)),
     Variant("weight_decay", True, "weight decay 0.1 instead of 0.01", edits=((
         "stage3_train.py", "weight_decay: float = 0.01", "weight_decay: float = 0.1"),)),
+    Variant("cosine", True, "cosine learning-rate schedule", edits=((
+        "stage3_train.py", "        seed=seed,\n", '        seed=seed,\n        lr_scheduler_type="cosine",\n'),)),
+    Variant("constant", True, "constant learning rate (no decay)", edits=((
+        "stage3_train.py", "        seed=seed,\n", '        seed=seed,\n        lr_scheduler_type="constant",\n'),)),
+    Variant("warmup_ratio", True, "linear schedule with warm-up over the first 10% of the steps", edits=((
+        "stage3_train.py", "        seed=seed,\n", "        seed=seed,\n        warmup_steps=0.1,\n"),)),
+    Variant("label_smoothing", True, "label smoothing 0.1", edits=((
+        "stage3_train.py", "        seed=seed,\n", "        seed=seed,\n        label_smoothing_factor=0.1,\n"),)),
+    Variant("best_on_f1", True, "the best checkpoint chosen on validation macro-F1 instead of the loss", edits=((
+        "stage3_train.py", 'metric_for_best_model="eval_loss",\n        greater_is_better=False,',
+        'metric_for_best_model="f1",\n        greater_is_better=True,'),)),
+    Variant("batch8", True, "batch size 8", params={"batch_size": 8}),
+    Variant("batch32", True, "batch size 32", params={"batch_size": 32}),
     Variant("untrained_head", False, "one optimisation step: the head stays untrained", edits=((
         "stage3_train.py", "        num_train_epochs=epochs,\n",
         "        num_train_epochs=epochs,\n        max_steps=1,\n"),)),
@@ -74,13 +87,28 @@ VARIANTS = (
         "label2id=label2id)\n    return AutoModelForSequenceClassification.from_config(config)"),)),
     Variant("lr0", False, "learning rate 0", params={"learning_rate": 0.0}),
     Variant("no_class_weights", False, "plain cross-entropy where the capstone asks for class weights", edits=((
-        "stage5_emotion.py", "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights)",
-        "loss = torch.nn.functional.cross_entropy(outputs.logits, labels)"),), notebooks=("emotion_model",),
+        "stage5_emotion.py",
+        "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights, label_smoothing=smoothing)",
+        "loss = torch.nn.functional.cross_entropy(outputs.logits, labels)"),),
+            notebooks=("emotion_model",),
             caught_by="stage 5's hidden check test_weighted_trainer_loss_uses_the_class_weights (the mutant "
                       "'emotion-trainer-ignores-weights' of tests/test_mutants.py)"),
     Variant("workshop_lr", False, "the workshop's learning rate 1e-5 in the course's 3 epochs",
             params={"learning_rate": 1e-5}),
 )
+"""The reference, the training choices a competent student could make (correct), and the classic mistakes.
+
+The correct ones beyond the reference are the choices the structural tier accepts and a student may
+well make (issue 22): the schedule (cosine, constant, linear with warm-up as a ratio: transformers 5
+takes it as ``warmup_steps`` under 1, it has no ``warmup_ratio``), label smoothing (the emotion
+notebook's WeightedTrainer passes ``label_smoothing_factor`` on to its weighted loss), the batch size
+(8 and 32, as the notebooks' ``batch_size`` parameter), padding to a multiple of 8 and the weight decay.
+``load_best_model_at_end`` cannot be varied "either way": the reference already loads the best
+checkpoint (evaluating and saving every epoch, as that option requires), and leaving it out fails stage
+3's hidden check ``test_training_arguments``, which asks for it, so it is no harmless choice; what a student
+may choose is the metric that picks the best checkpoint, hence ``best_on_f1``.
+Each text edit must hold exactly once in the current solutions (``tests/test_calibration_variants.py``).
+"""
 
 
 def variant(variant_id: str) -> Variant:
