@@ -72,13 +72,16 @@ def test_the_plan_runs_correct_work_first_seed_by_seed_and_resumes():
     broken = [v for v in cal.VARIANTS if not v.correct and not v.notebooks]
     todo = cal.plan(["a", "b"], correct + broken, seeds=3, broken_seeds=1)
     assert [(s, nb) for s, nb, _ in todo[:2 * len(correct)]] == [(0, "a")] * len(correct) + [(0, "b")] * len(correct)
-    assert all(v.correct for _, _, v in todo[:6 * len(correct)]) and not any(v.correct for *_, v in todo[6 * 4:])
-    spread = cal.plan(["a"], correct, seeds=8, broken_seeds=0, spread=True)
-    assert [v.id for *_, v in spread] == [v.id for v in correct] * 2  # each seed one variant, in turn
-    left = cal.plan(["a"], correct, seeds=8, broken_seeds=0, spread=True, done={("a", correct[0].id, 0)})
-    assert len(left) == 7 and left[0][0] == 1
-    only = cal.plan(["a"], correct[1:2], seeds=8, broken_seeds=0, spread=True)  # --variant filters the turn
-    assert [(s, v.id) for s, _, v in only] == [(1, correct[1].id), (5, correct[1].id)]
+    assert all(v.correct for _, _, v in todo[:6 * len(correct)])
+    assert not any(v.correct for *_, v in todo[6 * len(correct):])
+    every = [v for v in correct if not v.notebooks]  # the correct variants a notebook "a" takes
+    n = len(every)
+    spread = cal.plan(["a"], correct, seeds=2 * n, broken_seeds=0, spread=True)
+    assert [v.id for *_, v in spread] == [v.id for v in every] * 2  # each seed one variant, in turn
+    left = cal.plan(["a"], correct, seeds=2 * n, broken_seeds=0, spread=True, done={("a", every[0].id, 0)})
+    assert len(left) == 2 * n - 1 and left[0][0] == 1
+    only = cal.plan(["a"], every[1:2], seeds=2 * n, broken_seeds=0, spread=True)  # --variant filters the turn
+    assert [(s, v.id) for s, _, v in only] == [(1, every[1].id), (1 + n, every[1].id)]
 
 
 def test_the_table_compares_the_time_limit_with_the_slowest_correct_run():

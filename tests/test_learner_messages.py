@@ -35,6 +35,7 @@ FIX_WORDS = {
     "emotion-zero-count-accepted": "a class with 0 examples",
     "emotion-trainer-ignores-weights": "weighted_cross_entropy(outputs.logits, labels, self.class_weights)",
     "emotion-loss-ignores-weights": "pass weight=weights",
+    "emotion-trainer-ignores-label-smoothing": "label_smoothing=self.args.label_smoothing_factor",
     "emotion-label-counts-skip-missing-labels": "labels that never occur included",
     "emotion-report-without-labels": "labels=list(range(K))",
     "emotion-most-confused-includes-diagonal": "only the off-diagonal cells",

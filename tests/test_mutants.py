@@ -77,14 +77,20 @@ MUTANTS = {
     ),
     "emotion-trainer-ignores-weights": (
         "emotion",
-        "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights)",
+        "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights, label_smoothing=smoothing)",
         "loss = F.cross_entropy(outputs.logits, labels)",
+        "test_weighted_trainer_loss_uses_the_class_weights",
+    ),
+    "emotion-trainer-ignores-label-smoothing": (
+        "emotion",
+        "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights, label_smoothing=smoothing)",
+        "loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights)",
         "test_weighted_trainer_loss_uses_the_class_weights",
     ),
     "emotion-loss-ignores-weights": (
         "emotion",
-        "return F.cross_entropy(logits, labels.to(logits.device), weight=weights)",
-        "return F.cross_entropy(logits, labels.to(logits.device))",
+        "return F.cross_entropy(logits, labels.to(logits.device), weight=weights, label_smoothing=label_smoothing)",
+        "return F.cross_entropy(logits, labels.to(logits.device), label_smoothing=label_smoothing)",
         "test_weighted_cross_entropy_matches_torch",
     ),
     "emotion-label-counts-skip-missing-labels": (
