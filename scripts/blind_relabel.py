@@ -29,9 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "datasets_cache" / "emotion" / "corpus.jsonl"
 RECORD = REPO / "datasets_cache" / "emotion" / "second_reading.jsonl"
 WORK = REPO / "relabel"
-#: Item 2's new texts, one file per label, read blind before they join the corpus: (texts, record, work)
+#: Item 2's new texts, read blind before they join the corpus: (texts, record, work). ``growth``: one
+#: file per label, written label by label; ``growth2``: one file per writer, each situation written in
+#: every emotion, so that what a text is about says nothing of its label.
 GROWTH = REPO / "datasets_cache" / "emotion" / "growth"
-SETS = {"corpus": (CORPUS, RECORD, WORK), "growth": (GROWTH, GROWTH / "second_reading.jsonl", WORK / "growth")}
+GROWTH2 = REPO / "datasets_cache" / "emotion" / "growth2"
+SETS = {"corpus": (CORPUS, RECORD, WORK), "growth": (GROWTH, GROWTH / "second_reading.jsonl", WORK / "growth"),
+        "growth2": (GROWTH2, GROWTH2 / "second_reading.jsonl", WORK / "growth2")}
 SEED = 22                       # the shuffle: fixed so that the batches can be rebuilt
 SALT = "issue-22-blind"         # the opaque ids: a salted hash, so they say nothing of the row
 BATCH_SIZE = 100
@@ -51,10 +55,10 @@ LABELS: dict[str, str] = {
 def load_corpus(path: Path = CORPUS) -> list[dict]:
     """The corpus rows in id order (ids are 0..n-1, checked: the record relies on it).
 
-    A folder is the growth set: its label files (``<label>.jsonl``, no ids) in name order, numbered
-    0..n-1 in that order, so that the numbering is the same on every run."""
+    A folder is a growth set: its text files (``*.jsonl`` of text and label, no ids; not its record)
+    in name order, numbered 0..n-1 in that order, so that the numbering is the same on every run."""
     if path.is_dir():
-        files = sorted(p for p in path.glob("*.jsonl") if p.stem in LABELS)
+        files = sorted(p for p in path.glob("*.jsonl") if p.name != "second_reading.jsonl")
         rows = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [{"id": i, "text": r["text"], "label": r["label"]} for i, r in enumerate(rows)]
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
