@@ -31,11 +31,12 @@ RECORD = REPO / "datasets_cache" / "emotion" / "second_reading.jsonl"
 WORK = REPO / "relabel"
 #: Item 2's new texts, read blind before they join the corpus: (texts, record, work). ``growth``: one
 #: file per label, written label by label; ``growth2``: one file per writer, each situation written in
-#: every emotion, so that what a text is about says nothing of its label.
-GROWTH = REPO / "datasets_cache" / "emotion" / "growth"
-GROWTH2 = REPO / "datasets_cache" / "emotion" / "growth2"
-SETS = {"corpus": (CORPUS, RECORD, WORK), "growth": (GROWTH, GROWTH / "second_reading.jsonl", WORK / "growth"),
-        "growth2": (GROWTH2, GROWTH2 / "second_reading.jsonl", WORK / "growth2")}
+#: every emotion, so that what a text is about says nothing of its label; ``growth3``: each feeling
+#: word or phrase used once, so that a bag of words meets most of them first in the test split.
+EMOTION_DIR = REPO / "datasets_cache" / "emotion"
+SETS = {"corpus": (CORPUS, RECORD, WORK)} | {
+    name: (EMOTION_DIR / name, EMOTION_DIR / name / "second_reading.jsonl", WORK / name)
+    for name in ("growth", "growth2", "growth3")}
 SEED = 22                       # the shuffle: fixed so that the batches can be rebuilt
 SALT = "issue-22-blind"         # the opaque ids: a salted hash, so they say nothing of the row
 BATCH_SIZE = 100

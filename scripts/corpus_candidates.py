@@ -1,0 +1,175 @@
+"""Figures of candidate emotion corpora: the committed corpus, the growth sets, and mixes of them.
+
+    python scripts/corpus_candidates.py                          # sizes, agreement, emotion words, TF-IDF
+    python scripts/corpus_candidates.py --fine-tune              # + a fine-tuning proxy (1-4 min a mix, 2 cores)
+    python scripts/corpus_candidates.py --mix growth growth3 --fine-tune --dair DIR   # + cross-domain figures
+
+Why (issue 22, items 2-3): before a new corpus replaces the course's (which redraws the hidden split
+and needs a new calibration, hours of training), each way of growing it is measured the same way:
+a stratified split at the sizes the issue asks for (52% train, 8% validation, 40% test, seed 42),
+TF-IDF + logistic regression (``corpus.bow_baseline``) and, with ``--fine-tune``, the packaged
+encoder fine-tuned at the capstone's parameters (3 epochs, learning rate 2e-4, batch 16, 64 tokens,
+class-weighted loss, linear schedule) in a plain torch loop. That loop is a proxy for the course's
+notebook, not the notebook itself: the course's figure comes from the model tier once a corpus is
+chosen. Only texts whose blind second reading agrees with their label are kept (a set without a
+record keeps all). ``--dair DIR`` (text files ``train.txt``/``test.txt``, lines ``text;label``, as
+in github:niuzaisheng/AttExplainer data/emotion; never committed here) adds the two cross-domain
+figures: trained on the candidate, scored on 2,000 real test rows, and the reverse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EMOTION = REPO / "datasets_cache" / "emotion"
+LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
+SETS = ("corpus", "growth", "growth2", "growth3")
+FRACTIONS = {"train": 0.52, "validation": 0.08, "test": 0.40}
+MIXES = (("corpus",), ("growth",), ("growth2",), ("growth3",), ("corpus", "growth"), ("growth", "growth2"),
+         ("growth", "growth3"), ("growth", "growth2", "growth3"))
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_set(name: str) -> list[dict]:
+    """A set's texts whose blind second reading agrees with their label (all of them without a record)."""
+    if name == "corpus":
+        rows, record = _jsonl(EMOTION / "corpus.jsonl"), EMOTION / "second_reading.jsonl"
+    else:
+        folder = EMOTION / name
+        if not folder.is_dir():
+            return []
+        files = sorted(p for p in folder.glob("*.jsonl") if p.name != "second_reading.jsonl")
+        rows = [{"id": i, **r} for i, r in enumerate(r for f in files for r in _jsonl(f))]
+        record = folder / "second_reading.jsonl"
+    if record.exists():
+        agreed = {r["id"] for r in _jsonl(record) if r["original"] == r["second"]}
+        rows = [r for r in rows if r["id"] in agreed]
+    return [{"text": r["text"], "label": r["label"]} for r in rows]
+
+
+def split(rows: list[dict], seed: int = 42) -> dict[str, list[dict]]:
+    """Stratified per label at FRACTIONS: every label keeps its share in every split."""
+    out: dict[str, list[dict]] = {s: [] for s in FRACTIONS}
+    rng = random.Random(seed)
+    for label in LABELS:
+        mine = [r for r in rows if r["label"] == label]
+        rng.shuffle(mine)
+        n_test, n_val = round(len(mine) * FRACTIONS["test"]), round(len(mine) * FRACTIONS["validation"])
+        out["test"] += mine[:n_test]
+        out["validation"] += mine[n_test:n_test + n_val]
+        out["train"] += mine[n_test + n_val:]
+    return out
+
+
+def figures(rows: list[dict], splits: dict[str, list[dict]]) -> dict:
+    """Sizes, shares, emotion-word rate, lengths and the TF-IDF baseline of one candidate."""
+    import statistics
+
+    from autograder.course.corpus import EMOTION_WORDS, bow_baseline, words
+
+    counts = Counter(r["label"] for r in rows)
+    tr, te = splits["train"], splits["test"]
+    acc, f1 = bow_baseline([r["text"] for r in tr], [LABELS.index(r["label"]) for r in tr],
+                           [r["text"] for r in te], [LABELS.index(r["label"]) for r in te])
+    return {"texts": len(rows), **{f"n_{s}": len(v) for s, v in splits.items()},
+            "shares": {c: round(counts[c] / len(rows), 3) for c in LABELS},
+            "emotion_word_rate": round(sum(bool(EMOTION_WORDS & set(words(r["text"]))) for r in rows) / len(rows), 3),
+            "median_words": statistics.median(len(r["text"].split()) for r in rows),
+            "tfidf_accuracy": round(acc, 3), "tfidf_macro_f1": round(f1, 3)}
+
+
+def fine_tune(train: list[dict], test: list[dict], seed: int = 42, epochs: int = 3) -> tuple[float, float]:
+    """(accuracy, macro-F1) of the packaged encoder fine-tuned on ``train`` at the capstone's parameters."""
+    import torch
+    from sklearn.metrics import accuracy_score, f1_score
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from autograder.course.models import packaged_encoder_path
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    path = packaged_encoder_path()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(LABELS))
+    y = torch.tensor([LABELS.index(r["label"]) for r in train])
+    counts = torch.bincount(y, minlength=len(LABELS)).float()
+    weights = counts.sum() / (len(LABELS) * counts.clamp(min=1))
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=0.01)
+    steps = epochs * -(-len(train) // 16)
+    schedule = get_linear_schedule_with_warmup(opt, 0, steps)
+    model.train()
+    for _ in range(epochs):
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        for i in range(0, len(order), 16):
+            batch = order[i:i + 16]
+            enc = tok([train[j]["text"] for j in batch], padding=True, truncation=True, max_length=64,
+                      return_tensors="pt")
+            loss = torch.nn.functional.cross_entropy(model(**enc).logits, y[batch], weight=weights)
+            loss.backward()
+            opt.step()
+            schedule.step()
+            opt.zero_grad()
+    return _score(model, tok, test, accuracy_score, f1_score)
+
+
+def _score(model, tok, rows: list[dict], accuracy_score, f1_score) -> tuple[float, float]:
+    import torch
+
+    model.eval()
+    pred: list[int] = []
+    with torch.no_grad():
+        for i in range(0, len(rows), 128):
+            enc = tok([r["text"] for r in rows[i:i + 128]], padding=True, truncation=True, max_length=64,
+                      return_tensors="pt")
+            pred += model(**enc).logits.argmax(-1).tolist()
+    gold = [LABELS.index(r["label"]) for r in rows]
+    return round(accuracy_score(gold, pred), 3), round(f1_score(gold, pred, average="macro"), 3)
+
+
+def read_dair(folder: Path, name: str) -> list[dict]:
+    lines = (folder / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+    rows = [dict(zip(("text", "label"), line.rsplit(";", 1), strict=True)) for line in lines if ";" in line]
+    return [r for r in rows if r["label"] in LABELS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mix", nargs="+", choices=SETS, help="one candidate: these sets together")
+    parser.add_argument("--fine-tune", action="store_true", help="add the fine-tuning proxy (minutes)")
+    parser.add_argument("--dair", type=Path, help="a folder with dair-ai/emotion's train.txt and test.txt")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    for mix in [tuple(args.mix)] if args.mix else MIXES:
+        missing = [name for name in mix if not load_set(name)]
+        if missing:
+            print(json.dumps({"mix": "+".join(mix), "skipped": f"no texts yet in {', '.join(missing)}"}))
+            continue
+        rows = [r for name in mix for r in load_set(name)]
+        parts = split(rows)
+        out = {"mix": "+".join(mix), **figures(rows, parts)}
+        if args.fine_tune:
+            out["fine_tuned_accuracy"], out["fine_tuned_macro_f1"] = fine_tune(parts["train"], parts["test"])
+            out["lift_accuracy"] = round(out["fine_tuned_accuracy"] - out["tfidf_accuracy"], 3)
+        if args.dair:
+            dair_train, dair_test = read_dair(args.dair, "train"), read_dair(args.dair, "test")
+            random.Random(0).shuffle(dair_train)
+            out["trained_here_scored_on_dair"] = fine_tune(parts["train"], dair_test)
+            out["trained_on_dair_scored_here"] = fine_tune(dair_train[:len(parts["train"])], parts["test"])
+        print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
