@@ -66,8 +66,8 @@ def test_every_publicly_caught_mutant_has_fix_words():
     assert set(PUBLIC) <= set(FIX_WORDS), sorted(set(PUBLIC) - set(FIX_WORDS))
 
 
-def _student_sees(work: Path, stage_id: str, monkeypatch) -> str:
-    """What `autograder check STAGE` prints, at a narrow terminal's width (soft-wrapped text is whole)."""
+def _student_sees(work: Path, stage_id: str | None, monkeypatch) -> str:
+    """What `autograder check [STAGE]` prints, at a narrow terminal's width (soft-wrapped text is whole)."""
     buffer = io.StringIO()
     monkeypatch.setattr(student, "console", Console(file=buffer, width=80, soft_wrap=True))
     code = student.run_public_checks(stage_id=stage_id, path=work)
@@ -75,18 +75,41 @@ def _student_sees(work: Path, stage_id: str, monkeypatch) -> str:
     return buffer.getvalue()
 
 
+def _public_rounds() -> list[list[str]]:
+    """The publicly caught mutants as few student copies as can hold them: round k mutates each stage's
+    k-th such mutant (a public check imports only its own stage's module, so the stages of one copy are
+    checked in one `autograder check` without touching each other)."""
+    by_stage: dict[str, list[str]] = {}
+    for mutant in PUBLIC:
+        by_stage.setdefault(MUTANTS[mutant][0], []).append(mutant)
+    return [[m[k] for m in by_stage.values() if k < len(m)] for k in range(max(map(len, by_stage.values())))]
+
+
+def test_every_publicly_caught_mutant_is_in_one_round():
+    assert sorted(m for r in _public_rounds() for m in r) == sorted(PUBLIC)
+    assert all(len({MUTANTS[m][0] for m in r}) == len(r) for r in _public_rounds())  # one mutant per stage
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("mutant", PUBLIC)
-def test_autograder_check_shows_the_fix_words(mutant, tmp_path, monkeypatch):
-    stage_id, old, new, check = MUTANTS[mutant]
-    stage = load_course().stage(stage_id)
+@pytest.mark.parametrize("mutants", _public_rounds(), ids=[f"round{k + 1}" for k in range(len(_public_rounds()))])
+def test_autograder_check_shows_the_fix_words(mutants, tmp_path, monkeypatch):
+    course = load_course()
     shutil.copytree(REPO_ROOT / "exercises" / "checks", tmp_path / "checks")
-    source = (REPO_ROOT / "solutions" / f"{stage.module}.py").read_text()
-    (tmp_path / f"{stage.module}.py").write_text(source.replace(old, new))
-    shown = _student_sees(tmp_path, stage_id, monkeypatch)
-    assert f"x {check}" in shown, shown
-    assert FIX_WORDS[mutant] in shown, shown
-    assert "..." not in shown.split(FIX_WORDS[mutant])[0][-200:], "the message was cut before its fix words"
+    mutated = {MUTANTS[m][0]: m for m in mutants}
+    for stage in course.stages:
+        source = (REPO_ROOT / "solutions" / f"{stage.module}.py").read_text()
+        if stage.id in mutated:
+            _, old, new, _ = MUTANTS[mutated[stage.id]]
+            source = source.replace(old, new)
+        (tmp_path / f"{stage.module}.py").write_text(source)
+    shown = _student_sees(tmp_path, None, monkeypatch)
+    for mutant in mutants:
+        check = MUTANTS[mutant][3]
+        assert f"x {check}" in shown, (mutant, shown)
+        assert FIX_WORDS[mutant] in shown, (mutant, shown)
+        at = shown.index(FIX_WORDS[mutant])
+        message = shown[shown.rfind(f"x {check}", 0, at):at]  # from the check's line to its fix words
+        assert "..." not in message, f"{mutant}: the message was cut before its fix words"
 
 
 def _rounds() -> list[list[str]]:
