@@ -13,6 +13,11 @@ such a change, pin the old seed for the new run: compute ``course_seed()`` on th
 put a ``sitecustomize.py`` on ``PYTHONPATH`` (the judge inherits it) that replaces
 ``autograder.grading.hidden_inputs.course_seed`` with a function returning those bytes.
 
+The old checkout is best graded from a git worktree with ``PYTHONPATH`` set to it (and the current
+directory outside the main tree), except the stages whose runner imports ``autograder.course.metrics``
+(stage 4): the jail mounts that part of the package from where the editable install points, the main
+tree, so those stages of the old checkout are graded with its files copied into the main tree.
+
 Times and the sandbox's description are left out (they differ from run to run); everything a
 student or an instructor reads (score, each check's verdict, points and message, the hint, the
 error) is kept.
