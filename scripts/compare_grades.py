@@ -15,8 +15,9 @@ put a ``sitecustomize.py`` on ``PYTHONPATH`` (the judge inherits it) that replac
 
 The old checkout is best graded from a git worktree with ``PYTHONPATH`` set to it (and the current
 directory outside the main tree), except the stages whose runner imports ``autograder.course.metrics``
-(stage 4): the jail mounts that part of the package from where the editable install points, the main
-tree, so those stages of the old checkout are graded with its files copied into the main tree.
+(stage 4): the jail mounts the worktree's copy, but the runner finds the package through the
+editable install, which points at the main tree (not mounted), so the import fails; grade those
+stages of the old checkout with its files copied into the main tree.
 
 Times and the sandbox's description are left out (they differ from run to run); everything a
 student or an instructor reads (score, each check's verdict, points and message, the hint, the
