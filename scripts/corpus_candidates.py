@@ -29,10 +29,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 EMOTION = REPO / "datasets_cache" / "emotion"
 LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
-SETS = ("corpus", "growth", "growth2", "growth3", "growth4")
+SETS = ("corpus", "growth", "growth2", "growth3", "growth4", "growth5")
 FRACTIONS = {"train": 0.52, "validation": 0.08, "test": 0.40}
 MIXES = (("corpus",), ("growth",), ("growth2",), ("growth3",), ("growth4",), ("corpus", "growth"),
-         ("growth", "growth2"), ("growth", "growth3"), ("growth3", "growth4"), ("growth", "growth3", "growth4"))
+         ("growth", "growth2"), ("growth", "growth3"), ("growth3", "growth4"), ("growth", "growth3", "growth4"),
+         ("growth5",), ("growth", "growth5"))
 
 
 def _jsonl(path: Path) -> list[dict]:
