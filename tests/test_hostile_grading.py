@@ -187,6 +187,9 @@ def test_unreadable_results_lines_are_errors_not_crashes():
     assert result.score == 0 and all("more than once" in c.message for c in result.checks)
 
 
+PLANTED = ("conftest.py", "sitecustomize.py", "usercustomize.py", "pytest_timeout.py")
+
+
 def test_the_judge_never_imports_the_submission(tmp_path, monkeypatch):
     """With the jail off (so the module can write a host file), every process that imported the
     submission is a runner: never the pytest process that judges."""
@@ -195,7 +198,10 @@ def test_the_judge_never_imports_the_submission(tmp_path, monkeypatch):
     source = SOLUTION.replace("from __future__ import annotations\n", "from __future__ import annotations\n" + spy, 1)
     from autograder.sandbox.jail import SandboxStatus
 
-    result = grade_stage(STAGE, _write(tmp_path, "spy", source), sandbox=SandboxStatus(False, "test"))
+    folder = _write(tmp_path, "spy", source)
+    for name in PLANTED:  # names a Python or a pytest process would pick up from its path or its folder
+        (folder / name).write_text(spy)
+    result = grade_stage(STAGE, folder, sandbox=SandboxStatus(False, "test"))
     assert result.score == result.max_score, [(c.name, c.message) for c in result.checks]
     importers = log.read_text().splitlines()
     assert importers and all("sandbox/runner.py" in line for line in importers), importers

@@ -56,7 +56,9 @@ def run_judge(stages: list[Stage], submission: Path, work: Path, course: Course,
     limit, all the budgets together, is the backstop for a server that hangs.
     """
     job = write_job_file(work, submission, course, stages, threads=threads, sandbox=sandbox, slots=slots, warm=warm)
-    cmd = [sys.executable, "-m", "autograder.grading.judge_server", str(job)]
+    # -P: the working folder (which holds the jobs' copies of the submission, one level down) never
+    # joins sys.path; the judge imports the package and the libraries from where they are installed
+    cmd = [sys.executable, "-P", "-m", "autograder.grading.judge_server", str(job)]
     limit = sum(s.budget + 30 for s in stages) + 60
     problem = ""
     with open(work / "judge.log", "w") as log:

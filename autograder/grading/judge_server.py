@@ -17,6 +17,13 @@ A child over its budget is killed with its runners, and its slot's zygote is sta
 the next stage never meets what that stage left. Run as ``python -m autograder.grading.judge_server
 JOB``; ``judge_process`` writes the job file and reads ``stages.jsonl`` (one line per stage:
 its error, if any, and its seconds).
+
+No process here imports or runs submission code: the server and its children import libraries
+and the graders' own files (pytest on ``stage.file``, a grader of the course); the submission is
+imported only by the jailed runners the zygotes fork, and its results come back as data through
+the wire codec. ``tests/test_hostile_grading.py::test_the_judge_never_imports_the_submission``
+plants a module, a ``conftest.py``, a ``sitecustomize.py`` and a ``pytest_timeout.py`` in a
+submission and checks that only runners ever imported them.
 """
 
 from __future__ import annotations
