@@ -26,33 +26,27 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-EMOTION = REPO / "datasets_cache" / "emotion"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # blind_relabel, beside this script
+import blind_relabel  # noqa: E402
+
 LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
-SETS = ("corpus", "growth", "growth2", "growth3", "growth4", "growth5")
 FRACTIONS = {"train": 0.52, "validation": 0.08, "test": 0.40}
 MIXES = (("corpus",), ("growth",), ("growth2",), ("growth3",), ("growth4",), ("corpus", "growth"),
          ("growth", "growth2"), ("growth", "growth3"), ("growth3", "growth4"), ("growth", "growth3", "growth4"),
          ("growth5",), ("growth", "growth5"))
 
 
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def load_set(name: str) -> list[dict]:
-    """A set's texts whose blind second reading agrees with their label (all of them without a record)."""
-    if name == "corpus":
-        rows, record = _jsonl(EMOTION / "corpus.jsonl"), EMOTION / "second_reading.jsonl"
-    else:
-        folder = EMOTION / name
-        if not folder.is_dir():
-            return []
-        files = sorted(p for p in folder.glob("*.jsonl") if p.name != "second_reading.jsonl")
-        rows = [{"id": i, **r} for i, r in enumerate(r for f in files for r in _jsonl(f))]
-        record = folder / "second_reading.jsonl"
-    if record.exists():
-        agreed = {r["id"] for r in _jsonl(record) if r["original"] == r["second"]}
+    """A set's texts whose blind second reading agrees with their label (all of them without a record).
+
+    The rows and the record come from ``blind_relabel`` (one numbering of a growth folder's texts, and a
+    record checked against the texts by hash: a record of other texts stops here)."""
+    texts, record, _ = blind_relabel.SETS[name]
+    if not texts.exists():
+        return []
+    rows = blind_relabel.load_corpus(texts)
+    if rows and record.exists():
+        agreed = {r["id"] for r in blind_relabel.load_record(record, texts) if r["original"] == r["second"]}
         rows = [r for r in rows if r["id"] in agreed]
     return [{"text": r["text"], "label": r["label"]} for r in rows]
 
@@ -145,7 +139,8 @@ def read_dair(folder: Path, name: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mix", nargs="+", choices=SETS, help="one candidate: these sets together")
+    parser.add_argument("--mix", nargs="+", choices=sorted(blind_relabel.SETS),
+                        help="one candidate: these sets together")
     parser.add_argument("--fine-tune", action="store_true", help="add the fine-tuning proxy (minutes)")
     parser.add_argument("--dair", type=Path, help="a folder with dair-ai/emotion's train.txt and test.txt")
     args = parser.parse_args(argv)

@@ -35,10 +35,13 @@ def test_a_split_is_stratified_complete_and_repeatable(script):
 def test_texts_the_second_reading_disputes_are_left_out(script, tmp_path, monkeypatch):
     folder = tmp_path / "growth"
     folder.mkdir()
-    (folder / "joy.jsonl").write_text("".join(json.dumps({"text": f"t{i}", "label": "joy"}) + "\n" for i in range(3)))
-    (folder / "second_reading.jsonl").write_text("".join(
-        json.dumps({"id": i, "sha256": "x", "original": "joy", "second": second}) + "\n"
-        for i, second in enumerate(["joy", "surprise", "joy"])))
-    monkeypatch.setattr(script, "EMOTION", tmp_path)
-    assert [r["text"] for r in script.load_set("growth")] == ["t0", "t2"]
+    texts = [f"text number {i}" for i in range(3)]
+    (folder / "joy.jsonl").write_text("".join(json.dumps({"text": t, "label": "joy"}) + "\n" for t in texts))
+    record = folder / "second_reading.jsonl"
+    record.write_text("".join(
+        json.dumps({"id": i, "sha256": script.blind_relabel.text_sha(t), "original": "joy", "second": second}) + "\n"
+        for i, (t, second) in enumerate(zip(texts, ["joy", "surprise", "joy"], strict=True))))
+    monkeypatch.setitem(script.blind_relabel.SETS, "growth", (folder, record, tmp_path / "work"))
+    monkeypatch.setitem(script.blind_relabel.SETS, "growth3", (tmp_path / "missing", tmp_path / "none", tmp_path))
+    assert [r["text"] for r in script.load_set("growth")] == ["text number 0", "text number 2"]
     assert script.load_set("growth3") == []  # a set not written yet
