@@ -35,6 +35,8 @@ WORK = REPO / "relabel"
 #: word or phrase used once, so that a bag of words meets most of them first in the test split;
 #: ``growth4``: a second pass of the same, whose cues differ from growth3's too; ``growth5``: a second
 #: pass of ``growth``'s style, the one the measurements favour (DATA_CARD.md, "Growing the corpus").
+#: ``corpus``: a new reading of the assembled corpus (none is on record: the corpus is built from the
+#: agreed texts of sets already read blind, course.toml's ``source_sets``; see :func:`source_record`).
 EMOTION_DIR = REPO / "datasets_cache" / "emotion"
 SETS = {"corpus": (CORPUS, RECORD, WORK)} | {
     name: (EMOTION_DIR / name, EMOTION_DIR / name / "second_reading.jsonl", WORK / name)
@@ -156,6 +158,20 @@ def load_record(path: Path = RECORD, corpus: Path = CORPUS) -> list[dict]:
     return rec
 
 
+def source_record(names: list[str] | None = None) -> list[dict]:
+    """The blind readings of the sets the corpus is built from (course.toml's ``source_sets``), each
+    checked against its texts, before the disputed texts were left out: what the data card states."""
+    if names is None:
+        from autograder.course.data import spec
+
+        names = list(spec("emotion").get("source_sets", []))
+    rec = []
+    for name in names:
+        texts, record, _ = SETS[name]
+        rec += [{**r, "set": name} for r in load_record(record, texts)]
+    return rec
+
+
 @dataclass
 class Figures:
     """Agreement of the second reading with the original labels."""
@@ -248,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "record":
         files = args.readings or sorted((work / "readings").glob("*.tsv"))
         print(f"{record(read_readings(files), corpus, record_path)} texts recorded in {record_path}")
+    elif args.set == "corpus" and not record_path.exists():  # built from read sets: their readings
+        rec = source_record()
+        print(f"corpus.jsonl holds the agreed texts of {', '.join(sorted({r['set'] for r in rec}))}; "
+              "their blind readings (`--set NAME agreement` lists each set's disputed texts):\n")
+        agreement(rec, corpus, show_texts=False)
     else:
         agreement(load_record(record_path, corpus), corpus, show_texts=not args.no_texts)
     return 0

@@ -23,7 +23,8 @@ def make_training_args(output_dir: str, *, seed: int = 42, learning_rate: float 
     evaluation, report to no external service (``report_to="none"``), and group examples of
     similar length into batches (``train_sampling_strategy="group_by_length"``) so that dynamic
     padding wastes little. Keep at most one checkpoint on disk (``save_total_limit=1``) and log the
-    training loss every 10 steps (``logging_steps=10``): that is your learning curve.
+    training loss every 10 steps (``logging_steps=10``): that is your learning curve. Keep the default
+    learning-rate schedule (``lr_scheduler_type="linear"``): the rate falls to 0 by the last step.
     """
     ### BEGIN SOLUTION
     return TrainingArguments(

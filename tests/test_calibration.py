@@ -208,3 +208,37 @@ def test_review_flags_name_the_metric_and_change_nothing_below_the_limit():
     assert len(flags) == 1 and flags[0].startswith(cal.REVIEW_NOTE) and "accuracy 0.970 on 2000" in flags[0]
     assert cal.review_flags({"accuracy": 0.86}, {"n": 2000, "accuracy": 0.86}) == []
     assert cal.review_flags({"accuracy": 0.86}, {}) == []
+
+
+def test_each_harmless_variant_is_held_to_one_percent_on_its_own():
+    """Issue 22: a variant whose runs sit low (cosine at seed 23) is not hidden by a pooled mean."""
+    lows = [0.72, 0.73, 0.74, 0.73, 0.72, 0.74, 0.73, 0.72, 0.74, 0.73]
+    runs = [_run("reference", True, lo, i) for i, lo in enumerate(lows)]
+    pooled = cal.recommend("nb", "accuracy", runs).threshold
+    runs += [_run("cosine", True, 0.70, 10), _run("cosine", True, 0.705, 11)]
+    rec = cal.recommend("nb", "accuracy", runs)
+    rates = cal.variant_false_fail("nb", "accuracy", runs, rec.threshold)
+    assert set(rates) == {"reference", "cosine"} and rates["cosine"] > rates["reference"]
+    assert max(rates.values()) <= cal.FALSE_FAIL_TARGET
+    assert rec.threshold < pooled
+    assert cal.variant_false_fail("nb", "accuracy", runs, rec.threshold + 0.01)["cosine"] > cal.FALSE_FAIL_TARGET
+    text = cal.markdown(runs, {"nb": {"accuracy": rec.threshold}})
+    assert "est. false-fail" in text and "the highest per harmless variant" in text
+    assert "(cosine, 2 variants held to the threshold)" in text
+
+
+def test_a_choice_the_course_pins_is_shown_but_does_not_lower_the_threshold():
+    """batch8 (the course's batch_size parameter) and constant (a structural check asks for a decaying
+    schedule) are correct code the structural tier does not accept from a student: not held (issue 22)."""
+    assert cal.variant("batch8").pinned_by and cal.variant("constant").pinned_by
+    assert not cal.variant("batch8").held and cal.variant("cosine").held and not cal.variant("lr0").held
+    runs = [_run("reference", True, 0.72 + i / 500, i) for i in range(10)]
+    alone = cal.recommend("nb", "accuracy", runs)
+    runs += [_run("batch8", True, 0.60, 20), _run("batch8", True, 0.61, 21)]
+    rec = cal.recommend("nb", "accuracy", runs)
+    assert (rec.threshold, rec.correct_n) == (alone.threshold, alone.correct_n)
+    rates = cal.variant_false_fail("nb", "accuracy", runs, rec.threshold)
+    assert rates["batch8"] > 0.5  # shown: it would fail
+    text = cal.markdown(runs, {"nb": {"accuracy": rec.threshold}})
+    assert "| batch8 | correct, pinned by the course (not held to the threshold) | 2 |" in text
+    assert "(reference, 1 variant held to the threshold)" in text

@@ -27,6 +27,7 @@ FIX_WORDS = {
     "tokenize-pads-to-max-length": "do not pad",
     "model-reinitialises-the-encoder": "not from_config",
     "train-evaluates-on-test": "use tokenized['validation']",
+    "train-constant-schedule": "lr_scheduler_type='linear'",
     "evaluate-uses-argmin": "argmax of the logits",
     "evaluate-binary-f1": "macro-F1 over all classes (average='macro')",
     "evaluate-predict-without-eval": "call model.eval()",

@@ -39,6 +39,12 @@ MUTANTS = {
         'eval_dataset=tokenized["test"],',
         "test_trainer_evaluates_on_validation",
     ),
+    "train-constant-schedule": (
+        "train",
+        "        seed=seed,\n",
+        '        seed=seed,\n        lr_scheduler_type="constant",\n',
+        "test_training_arguments",
+    ),
     "evaluate-uses-argmin": (
         "evaluate",
         "preds = logits.argmax(axis=-1)",

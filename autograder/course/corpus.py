@@ -33,8 +33,9 @@ stunned excited exciting glad cheerful delighted upset depressed depressing mise
 heartbroken grief grieving annoyed irritated nervous anxious anxiety worried worry panic panicking
 """.split())
 
-#: Corpus criteria (decided when the corpus was commissioned; see DATA_CARD.md).
-MIN_TEXTS = 1800
+#: Corpus criteria (decided when the corpus was commissioned; sizes raised by issue 22 so that the
+#: hidden test split's 95% interval is about +/- 0.02 wide; see DATA_CARD.md).
+MIN_TEXTS = 4000
 TARGET_SHARES = {"joy": 0.30, "sadness": 0.27, "anger": 0.14, "fear": 0.12, "love": 0.09, "surprise": 0.08}
 SHARE_TOLERANCE = 0.02
 MIN_SURPRISE = 120
@@ -42,7 +43,7 @@ MIN_NO_EMOTION_SHARE = 0.5
 LENGTH_RANGE = (4, 40)
 MEDIAN_RANGE = (10, 20)
 NEAR_DUPLICATE_JACCARD = 0.6
-MIN_SPLIT_SIZES = {"train": 600, "validation": 150, "test": 400}
+MIN_SPLIT_SIZES = {"train": 2000, "validation": 300, "test": 1500}
 
 
 def words(text: str) -> list[str]:

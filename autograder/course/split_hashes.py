@@ -21,9 +21,9 @@ SPLITS: dict[str, dict] = {
     "emotion": {
         "labels": ["sadness", "joy", "love", "anger", "fear", "surprise"],
         "splits": {
-            "test": {"rows": 492, "sha256": "72d342846a60d82cb92895f51b308016a072f13847220136fa53d87c9539fcc7"},
-            "train": {"rows": 1275, "sha256": "fb55f106a3e984257b8c7342468eb884571ac7c05b6acac92a719836ed7aa4cd"},
-            "validation": {"rows": 198, "sha256": "dce548076594fce9ca4d64212620d4bc2d0ebea986e7d0db62dc4c0fcb22aa72"},
+            "test": {"rows": 1683, "sha256": "e7578c7b172ad9d5d62384a248b194d4488315e973ca12b6a12a1d12dbbb35a0"},
+            "train": {"rows": 2185, "sha256": "0cc34cf00b07cc06837164627d65803787dee54bc2f10632d6ef03e27268aa22"},
+            "validation": {"rows": 336, "sha256": "095d51d2c30a8471007790e3b0f778d737d151c6ef7093ef5f734eb761f46a81"},
         },
     },
     "sentiment": {

@@ -43,10 +43,19 @@ class Variant:
     # seed spread of correct work: no threshold could fail it without failing correct work as often.
     # The table shows how it scores; the rule does not require it to fail.
     caught_by: str = ""
+    # Correct code, but a choice the course fixes: the spec sets it or a hidden structural check (named here)
+    # asks for the course's choice, so the structural tier does not accept it from a student. Shown, with its
+    # estimated false-fail rate; the threshold is not held to it (issue 22, item 4).
+    pinned_by: str = ""
 
     @property
     def must_fail(self) -> bool:
         return not self.correct and not self.caught_by
+
+    @property
+    def held(self) -> bool:
+        """Correct work the threshold must pass: harmless and accepted by the structural tier."""
+        return self.correct and not self.pinned_by
 
 
 VARIANTS = (
@@ -61,7 +70,10 @@ VARIANTS = (
     Variant("cosine", True, "cosine learning-rate schedule", edits=((
         "stage3_train.py", "        seed=seed,\n", '        seed=seed,\n        lr_scheduler_type="cosine",\n'),)),
     Variant("constant", True, "constant learning rate (no decay)", edits=((
-        "stage3_train.py", "        seed=seed,\n", '        seed=seed,\n        lr_scheduler_type="constant",\n'),)),
+        "stage3_train.py", "        seed=seed,\n", '        seed=seed,\n        lr_scheduler_type="constant",\n'),),
+            pinned_by="stage 3's hidden check test_training_arguments asks for a learning rate that decays "
+                      "(linear, the default, or cosine; the mutant 'train-constant-schedule' of "
+                      "tests/test_mutants.py)"),
     Variant("warmup_ratio", True, "linear schedule with warm-up over the first 10% of the steps", edits=((
         "stage3_train.py", "        seed=seed,\n", "        seed=seed,\n        warmup_steps=0.1,\n"),)),
     Variant("label_smoothing", True, "label smoothing 0.1", edits=((
@@ -69,8 +81,14 @@ VARIANTS = (
     Variant("best_on_f1", True, "the best checkpoint chosen on validation macro-F1 instead of the loss", edits=((
         "stage3_train.py", 'metric_for_best_model="eval_loss",\n        greater_is_better=False,',
         'metric_for_best_model="f1",\n        greater_is_better=True,'),)),
-    Variant("batch8", True, "batch size 8", params={"batch_size": 8}),
-    Variant("batch32", True, "batch size 32", params={"batch_size": 32}),
+    Variant("batch8", True, "batch size 8", params={"batch_size": 8},
+            pinned_by="the course's batch_size parameter (course.toml [[notebooks]] parameters), which the grader "
+                      "passes to the notebook; stage 3's hidden check test_training_arguments asks make_training_args "
+                      "to pass it on (per_device_train_batch_size)"),
+    Variant("batch32", True, "batch size 32", params={"batch_size": 32},
+            pinned_by="the course's batch_size parameter (course.toml [[notebooks]] parameters), which the grader "
+                      "passes to the notebook; stage 3's hidden check test_training_arguments asks make_training_args "
+                      "to pass it on (per_device_train_batch_size)"),
     Variant("untrained_head", False, "one optimisation step: the head stays untrained", edits=((
         "stage3_train.py", "        num_train_epochs=epochs,\n",
         "        num_train_epochs=epochs,\n        max_steps=1,\n"),)),
@@ -193,9 +211,35 @@ def _must_fail(run: dict) -> bool:
     return v.must_fail if v else not run["correct"]
 
 
+def _held(run: dict) -> bool:
+    v = next((v for v in VARIANTS if v.id == run["variant"]), None)
+    return v.held if v else run["correct"]
+
+
+def _by_variant(runs: list[dict], metric: str) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for r in runs:
+        out.setdefault(r["variant"], []).append(r["lower"][metric])
+    return out
+
+
+def variant_false_fail(notebook: str, metric: str, runs: list[dict], threshold: float) -> dict[str, float]:
+    """Per harmless variant: the estimated false-fail rate at ``threshold`` from the variant's own mean lower
+    bound and the spread of all correct runs (a variant has a few seeds; the pooled spread, which includes
+    the differences between variants, is the wider and so the more cautious one)."""
+    ok = [r for r in runs if r["notebook"] == notebook and r["correct"] and metric in r.get("lower", {})]
+    held = [r["lower"][metric] for r in ok if _held(r)]
+    if len(held) < 2:
+        return {}
+    sd = statistics.stdev(held)
+    means = {vid: statistics.fmean(lows) for vid, lows in _by_variant(ok, metric).items()}
+    return {vid: 0.5 * math.erfc((m - threshold) / (sd * math.sqrt(2))) if sd else float(threshold > m)
+            for vid, m in means.items()}
+
+
 def recommend(notebook: str, metric: str, runs: list[dict]) -> Recommendation:
     """The threshold for one check from its runs: see the module docstring for the rule."""
-    ok = [r for r in runs if r["notebook"] == notebook and r["correct"] and metric in r.get("lower", {})]
+    ok = [r for r in runs if r["notebook"] == notebook and _held(r) and metric in r.get("lower", {})]
     bad = [r for r in runs if r["notebook"] == notebook and _must_fail(r) and metric in r.get("lower", {})]
     lows = [r["lower"][metric] for r in ok]
     mean = statistics.fmean(lows) if lows else float("nan")
@@ -206,8 +250,10 @@ def recommend(notebook: str, metric: str, runs: list[dict]) -> Recommendation:
         return Recommendation(metric, notebook, len(lows), mean, sd, len(bad), broken_max, None, float("nan"),
                               float("nan"), half, "needs at least 2 correct runs")
     # At most 1% estimated, and no correct run observed failing: a normal fit can understate a heavy
-    # left tail (a seed that trains badly), and every correct run we saw fail is one too many.
-    best = min(math.floor((mean - Z_TARGET * sd) * 100), math.floor(min(lows) * 100)) / 100
+    # left tail (a seed that trains badly), and every correct run we saw fail is one too many. Each
+    # harmless variant is held to 1% on its own too (its mean, the pooled spread): issue 22.
+    worst_mean = min(statistics.fmean(v) for v in _by_variant(ok, metric).values())
+    best = min(math.floor((min(mean, worst_mean) - Z_TARGET * sd) * 100), math.floor(min(lows) * 100)) / 100
     fits = best > broken_max
     note = "" if fits else (f"no threshold meets both targets: 1% false fails needs <= {best:.2f}, a broken run "
                             f"reached {broken_max:.3f}")
@@ -271,8 +317,12 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
              "good, with 95% confidence'. Over the correct runs (the reference and harmless variants, every seed) "
              "the lower bounds are fitted with a normal distribution; the estimated false-fail rate at a threshold "
              f"t is Phi((t - mean) / sd), and the recommended threshold is the largest t on a 0.01 grid with a rate "
-             f"of at most {FALSE_FAIL_TARGET:.0%} that no correct run fell under (a normal fit can understate a "
-             "heavy left tail: a seed that trains badly). It must also lie above the lower bound of every broken run "
+             f"of at most {FALSE_FAIL_TARGET:.0%}, over all the correct runs and for each harmless variant on its "
+             "own (its mean lower bound, the pooled sd), that no correct run fell under (a normal fit can "
+             "understate a heavy left tail: a seed that trains badly). A correct variant the course pins (the spec "
+             "sets the choice, or a hidden structural check asks for the course's) is shown with its rate but not "
+             "held to it: the structural tier does not accept it from a student. It must also lie above the lower "
+             "bound of every broken run "
              "(false-pass rate 0 on every run). A broken variant that a hidden structural check already catches "
              "and whose model scores within the seed spread of correct work is shown but not held to this: "
              "failing it by score would fail correct work as often. The margin is the recommended threshold minus "
@@ -282,12 +332,18 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
     for notebook, metrics in thresholds.items():
         for metric, current in metrics.items():
             rec = recommend(notebook, metric, runs)
-            ok = [r["lower"][metric] for r in runs if r["notebook"] == notebook and r["correct"]
+            ok = [r["lower"][metric] for r in runs if r["notebook"] == notebook and _held(r)
                   and metric in r.get("lower", {})]
             rate = false_fail_rate(ok, current)
+            per_variant = variant_false_fail(notebook, metric, runs, current)
+            held = {vid: p for vid, p in per_variant.items() if _held({"variant": vid, "correct": True})}
+            worst = max(held, key=held.get, default=None)
             lines += [f"## {notebook}: {metric} (threshold in course.toml: {current:.2f})", "",
                       f"- correct runs: {rec.correct_n}, lower bound mean {rec.correct_mean:.3f}, sd "
                       f"{rec.correct_sd:.3f}; estimated false-fail rate at {current:.2f}: {rate:.2%}",
+                      *([f"- the highest per harmless variant (its mean, the pooled sd): {held[worst]:.2%} "
+                         f"({worst}, {len(held)} variant{'s' * (len(held) != 1)} held to the threshold)"]
+                        if worst else []),
                       f"- broken runs: {rec.broken_n}, best lower bound {rec.broken_max:.3f}",
                       *([timeout_line(notebook, runs, timeouts[notebook])] if timeouts and notebook in timeouts
                         else []),
@@ -301,30 +357,34 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
                                                      f"target 2x)"
                                                      if rec.threshold is not None else f"none ({rec.note})"),
                       "", "| variant | kind | runs | value mean | lower bound min / mean / max | passes at "
-                      f"{current:.2f} | seconds (mean) |", "|---|---|---|---|---|---|---|"]
-            lines += _variant_rows(runs, notebook, metric, current)
+                      f"{current:.2f} | est. false-fail | seconds (mean) |", "|---|---|---|---|---|---|---|---|"]
+            lines += _variant_rows(runs, notebook, metric, current, per_variant)
             lines.append("")
     return "\n".join(lines) + "\n"
 
 
-def _variant_rows(runs: list[dict], notebook: str, metric: str, current: float) -> list[str]:
-    """One table row per variant of ``notebook``: its kind, runs, mean value, lower bounds, passes, seconds."""
+def _variant_rows(runs: list[dict], notebook: str, metric: str, current: float,
+                  per_variant: dict[str, float]) -> list[str]:
+    """One table row per variant of ``notebook``: its kind, runs, mean value, lower bounds, passes, the
+    estimated false-fail rate (harmless variants), seconds."""
     lines = []
     for vid in dict.fromkeys(r["variant"] for r in runs if r["notebook"] == notebook):
         mine = [r for r in runs if r["notebook"] == notebook and r["variant"] == vid]
         scored = [r for r in mine if metric in r.get("lower", {})]
-        kind = ("correct" if mine[0]["correct"] else "broken" if _must_fail(mine[0])
+        kind = ("correct" if _held(mine[0]) else "correct, pinned by the course (not held to the threshold)"
+                if mine[0]["correct"] else "broken" if _must_fail(mine[0])
                 else "broken, caught by a structural check (not required to fail here)")
         if not scored:
             why = "; ".join(sorted({r.get("error", "")[:80] for r in mine})) or "no model scored"
             lines.append(f"| {vid} | {kind} | {len(mine)} | "
-                         f"not scored: {why} | | | |")
+                         f"not scored: {why} | | | | |")
             continue
         lows = [r["lower"][metric] for r in scored]
         passes = sum(lo >= current for lo in lows)
         value = statistics.fmean(r["value"][metric] for r in scored)
         seconds = statistics.fmean(r["duration_s"] for r in mine)
         spread = f"{min(lows):.3f} / {statistics.fmean(lows):.3f} / {max(lows):.3f}"
-        lines.append(f"| {vid} | {kind} | {len(mine)} | {value:.3f} | {spread} | {passes}/{len(scored)} | "
+        rate = f"{per_variant[vid]:.2%}" if vid in per_variant else "-"
+        lines.append(f"| {vid} | {kind} | {len(mine)} | {value:.3f} | {spread} | {passes}/{len(scored)} | {rate} | "
                      f"{seconds:.0f} |")
     return lines

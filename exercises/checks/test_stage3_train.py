@@ -39,6 +39,9 @@ def test_training_arguments(tmp_path):
                               f"weight_decay=0.05) set {name}={got!r}, expected {value!r}")
     assert a.get("report_to") in ([], None, "none", ["none"]), \
         f"report_to is {a.get('report_to')!r}: grading machines have no tracking service; use report_to='none'"
+    assert a.get("lr_scheduler_type") in ("linear", "cosine"), \
+        (f"lr_scheduler_type is {a.get('lr_scheduler_type')!r}: the learning rate should fall towards 0 as training "
+         "ends; keep the default, lr_scheduler_type='linear' ('cosine' passes too)")
 
 
 def test_trainer_uses_dynamic_padding(tmp_path, tiny_model_path):
