@@ -27,7 +27,7 @@ from autograder import REPO_ROOT  # noqa: E402
 from autograder.course.manifest import load_course  # noqa: E402
 from autograder.grading import calibration as cal  # noqa: E402
 
-RUNS = REPO_ROOT / "docs" / "calibration_runs.jsonl"
+RUNS = cal.RUNS
 REPORT = REPO_ROOT / "docs" / "calibration.md"
 NOTE = REPO_ROOT / "docs" / "calibration_note.md"  # how the runs were made: kept with them, in every report
 

@@ -8,6 +8,7 @@ import re
 import shutil
 
 import pytest
+from script_modules import load_script
 
 from autograder import REPO_ROOT
 from autograder.grading import calibration as cal
@@ -113,13 +114,7 @@ def test_no_correct_run_seen_falls_under_the_threshold_even_when_the_normal_fit_
 
 
 def _script():
-    import importlib.util
-
-    path = REPO_ROOT / "scripts" / "calibrate_model_tier.py"
-    spec = importlib.util.spec_from_file_location("calibrate_model_tier", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("calibrate_model_tier")
 
 
 def test_the_committed_report_is_what_the_script_writes_from_the_committed_runs():

@@ -4,12 +4,11 @@ computes from them (issue 22, item 1)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 
 import pytest
+from script_modules import load_script
 
 from autograder import REPO_ROOT
 
@@ -18,12 +17,7 @@ CARD = REPO_ROOT / "datasets_cache" / "emotion" / "DATA_CARD.md"
 
 @pytest.fixture(scope="module")
 def script():
-    path = REPO_ROOT / "scripts" / "blind_relabel.py"
-    spec = importlib.util.spec_from_file_location("blind_relabel", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module            # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("blind_relabel")
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import REPO_ROOT
+
+#: The calibration's record (one JSON line per run): the thresholds in course.toml follow from it.
+RUNS = REPO_ROOT / "docs" / "calibration_runs.jsonl"
 FALSE_FAIL_TARGET = 0.01
 Z_TARGET = 2.3263  # Phi^-1(0.99)
 TIMEOUT_MARGIN = 3  # a notebook's time limit: at least this many times the slowest correct run
@@ -206,13 +210,17 @@ class Recommendation:
     note: str = ""
 
 
+def _known(variant_id: str) -> Variant | None:
+    return next((v for v in VARIANTS if v.id == variant_id), None)
+
+
 def _must_fail(run: dict) -> bool:
-    v = next((v for v in VARIANTS if v.id == run["variant"]), None)
+    v = _known(run["variant"])
     return v.must_fail if v else not run["correct"]
 
 
 def _held(run: dict) -> bool:
-    v = next((v for v in VARIANTS if v.id == run["variant"]), None)
+    v = _known(run["variant"])
     return v.held if v else run["correct"]
 
 
@@ -336,7 +344,7 @@ def markdown(runs: list[dict], thresholds: dict[str, dict[str, float]], *, heade
                   and metric in r.get("lower", {})]
             rate = false_fail_rate(ok, current)
             per_variant = variant_false_fail(notebook, metric, runs, current)
-            held = {vid: p for vid, p in per_variant.items() if _held({"variant": vid, "correct": True})}
+            held = {vid: p for vid, p in per_variant.items() if (v := _known(vid)) is None or v.held}
             worst = max(held, key=held.get, default=None)
             lines += [f"## {notebook}: {metric} (threshold in course.toml: {current:.2f})", "",
                       f"- correct runs: {rec.correct_n}, lower bound mean {rec.correct_mean:.3f}, sd "
