@@ -1,6 +1,6 @@
 """Calibrate the model tier: the reference and its variants over many seeds, graded as submissions.
 
-Every run is appended to docs/calibration_runs.jsonl (resumable: a run already recorded is not
+The variants and the run plan are :mod:`autograder.grading.calibration_variants`'s. Every run is appended to docs/calibration_runs.jsonl (resumable: a run already recorded is not
 repeated); ``--report`` writes docs/calibration.md from those records with the rule of
 :mod:`autograder.grading.calibration`. Usage:
 
@@ -26,6 +26,7 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # the evaluator scores beside 
 from autograder import REPO_ROOT  # noqa: E402
 from autograder.course.manifest import load_course  # noqa: E402
 from autograder.grading import calibration as cal  # noqa: E402
+from autograder.grading import calibration_variants as cv  # noqa: E402
 
 RUNS = cal.RUNS
 REPORT = REPO_ROOT / "docs" / "calibration.md"
@@ -40,14 +41,14 @@ def device() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def run_one(nb, v: cal.Variant, seed: int, threads: int, model, tmp: Path, keep: Path | None = None) -> dict:
+def run_one(nb, v: cv.Variant, seed: int, threads: int, model, tmp: Path, keep: Path | None = None) -> dict:
     import dataclasses
 
     from autograder.grading.model_tier import grade_notebook
 
     sub = tmp / f"{nb.id}-{v.id}-{seed}"
     shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
-    why = cal.apply(v, sub)
+    why = cv.apply(v, sub)
     record = {"notebook": nb.id, "variant": v.id, "correct": v.correct, "seed": seed, "threads": threads,
               "device": device(), "model": model.record(), "value": {}, "lower": {}, "upper": {}}
     if why:
@@ -161,8 +162,8 @@ def main() -> None:
         print(model.describe(), "|", device(), flush=True)
         done = {(r["notebook"], r["variant"], r["seed"]) for r in cal.read_runs(args.runs)}
         notebooks = [course.notebook(n) for n in args.notebook] if args.notebook else list(course.notebooks)
-        variants = [cal.variant(v) for v in args.variant] if args.variant else list(cal.VARIANTS)
-        todo = cal.plan([nb.id for nb in notebooks], variants, seeds=args.seeds, broken_seeds=args.broken_seeds,
+        variants = [cv.variant(v) for v in args.variant] if args.variant else list(cv.VARIANTS)
+        todo = cv.plan([nb.id for nb in notebooks], variants, seeds=args.seeds, broken_seeds=args.broken_seeds,
                         spread=args.spread, done=done)
         print(f"{len(todo)} runs to do", flush=True)
         if args.keep_models:

@@ -12,13 +12,14 @@ from script_modules import load_script
 
 from autograder import REPO_ROOT
 from autograder.grading import calibration as cal
+from autograder.grading import calibration_variants as cv
 
 
-@pytest.mark.parametrize("variant", cal.VARIANTS, ids=lambda v: v.id)
+@pytest.mark.parametrize("variant", cv.VARIANTS, ids=lambda v: v.id)
 def test_every_variant_applies_to_the_current_solutions(variant, tmp_path):
     sub = tmp_path / "sub"
     shutil.copytree(REPO_ROOT / "solutions", sub, ignore=shutil.ignore_patterns("__pycache__", "checks"))
-    assert cal.apply(variant, sub) == ""
+    assert cv.apply(variant, sub) == ""
     for name, _, new in variant.edits:
         assert new in (sub / name).read_text()
         py_compile.compile(str(sub / name), doraise=True)
@@ -57,10 +58,10 @@ def test_the_table_states_the_rule_and_every_variant():
 
 
 def test_a_variant_a_structural_check_catches_is_shown_but_not_held_to_the_threshold():
-    weights = cal.variant("no_class_weights")
+    weights = cv.variant("no_class_weights")
     assert "test_weighted_trainer_loss_uses_the_class_weights" in weights.caught_by
     assert not weights.must_fail
-    assert cal.variant("lr0").must_fail and not cal.variant("reference").must_fail
+    assert cv.variant("lr0").must_fail and not cv.variant("reference").must_fail
     runs = [_run("reference", True, 0.70 + i / 200, i) for i in range(10)] + [_run("no_class_weights", False, 0.71)]
     rec = cal.recommend("nb", "accuracy", runs)
     assert rec.broken_n == 0 and rec.threshold is not None  # its accuracy may match correct work
@@ -69,19 +70,19 @@ def test_a_variant_a_structural_check_catches_is_shown_but_not_held_to_the_thres
 
 
 def test_the_plan_runs_correct_work_first_seed_by_seed_and_resumes():
-    correct = [v for v in cal.VARIANTS if v.correct]
-    broken = [v for v in cal.VARIANTS if not v.correct and not v.notebooks]
-    todo = cal.plan(["a", "b"], correct + broken, seeds=3, broken_seeds=1)
+    correct = [v for v in cv.VARIANTS if v.correct]
+    broken = [v for v in cv.VARIANTS if not v.correct and not v.notebooks]
+    todo = cv.plan(["a", "b"], correct + broken, seeds=3, broken_seeds=1)
     assert [(s, nb) for s, nb, _ in todo[:2 * len(correct)]] == [(0, "a")] * len(correct) + [(0, "b")] * len(correct)
     assert all(v.correct for _, _, v in todo[:6 * len(correct)])
     assert not any(v.correct for *_, v in todo[6 * len(correct):])
     every = [v for v in correct if not v.notebooks]  # the correct variants a notebook "a" takes
     n = len(every)
-    spread = cal.plan(["a"], correct, seeds=2 * n, broken_seeds=0, spread=True)
+    spread = cv.plan(["a"], correct, seeds=2 * n, broken_seeds=0, spread=True)
     assert [v.id for *_, v in spread] == [v.id for v in every] * 2  # each seed one variant, in turn
-    left = cal.plan(["a"], correct, seeds=2 * n, broken_seeds=0, spread=True, done={("a", every[0].id, 0)})
+    left = cv.plan(["a"], correct, seeds=2 * n, broken_seeds=0, spread=True, done={("a", every[0].id, 0)})
     assert len(left) == 2 * n - 1 and left[0][0] == 1
-    only = cal.plan(["a"], every[1:2], seeds=2 * n, broken_seeds=0, spread=True)  # --variant filters the turn
+    only = cv.plan(["a"], every[1:2], seeds=2 * n, broken_seeds=0, spread=True)  # --variant filters the turn
     assert [(s, v.id) for s, _, v in only] == [(1, every[1].id), (1 + n, every[1].id)]
 
 
@@ -96,7 +97,7 @@ def test_the_table_compares_the_time_limit_with_the_slowest_correct_run():
 def test_a_caught_variant_names_a_mutant_that_really_fails_that_check():
     from test_mutants import MUTANTS
 
-    for v in cal.VARIANTS:
+    for v in cv.VARIANTS:
         if v.caught_by:
             mutant = re.search(r"mutant '([^']+)'", v.caught_by).group(1)
             stage, old, new, check = MUTANTS[mutant][:4]
@@ -225,8 +226,8 @@ def test_each_harmless_variant_is_held_to_one_percent_on_its_own():
 def test_a_choice_the_course_pins_is_shown_but_does_not_lower_the_threshold():
     """batch8 (the course's batch_size parameter) and constant (a structural check asks for a decaying
     schedule) are correct code the structural tier does not accept from a student: not held (issue 22)."""
-    assert cal.variant("batch8").pinned_by and cal.variant("constant").pinned_by
-    assert not cal.variant("batch8").held and cal.variant("cosine").held and not cal.variant("lr0").held
+    assert cv.variant("batch8").pinned_by and cv.variant("constant").pinned_by
+    assert not cv.variant("batch8").held and cv.variant("cosine").held and not cv.variant("lr0").held
     runs = [_run("reference", True, 0.72 + i / 500, i) for i in range(10)]
     alone = cal.recommend("nb", "accuracy", runs)
     runs += [_run("batch8", True, 0.60, 20), _run("batch8", True, 0.61, 21)]
