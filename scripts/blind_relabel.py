@@ -34,13 +34,17 @@ WORK = REPO / "relabel"
 #: every emotion, so that what a text is about says nothing of its label; ``growth3``: each feeling
 #: word or phrase used once, so that a bag of words meets most of them first in the test split;
 #: ``growth4``: a second pass of the same, whose cues differ from growth3's too; ``growth5``: a second
-#: pass of ``growth``'s style, the one the measurements favour (DATA_CARD.md, "Growing the corpus").
+#: pass of ``growth``'s style, the one the measurements favour (DATA_CARD.md, "Growing the corpus");
+#: ``growth6``: eight writers, each writing all six labels over one shared pool of scenes, in real
+#: posts' style (rambling, a broad everyday feeling vocabulary, no cue but the feeling tied to a label);
+#: ``growth7``: dair-ai's shape, the feeling in one word or phrase ("i feel ...") and everything else
+#: ordinary detail that fits any emotion.
 #: ``corpus``: a new reading of the assembled corpus (none is on record: the corpus is built from the
 #: agreed texts of sets already read blind, course.toml's ``source_sets``; see :func:`source_record`).
 EMOTION_DIR = REPO / "datasets_cache" / "emotion"
 SETS = {"corpus": (CORPUS, RECORD, WORK)} | {
     name: (EMOTION_DIR / name, EMOTION_DIR / name / "second_reading.jsonl", WORK / name)
-    for name in ("growth", "growth2", "growth3", "growth4", "growth5")}
+    for name in ("growth", "growth2", "growth3", "growth4", "growth5", "growth6", "growth7")}
 SEED = 22                       # the shuffle: fixed so that the batches can be rebuilt
 SALT = "issue-22-blind"         # the opaque ids: a salted hash, so they say nothing of the row
 BATCH_SIZE = 100
