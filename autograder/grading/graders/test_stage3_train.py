@@ -187,7 +187,7 @@ def test_training_arguments(sub):
     expect(schedule in DECAYING_SCHEDULES,
            f"lr_scheduler_type is {describe(schedule)}: the learning rate should fall towards 0 as training ends. "
            "Keep the default, lr_scheduler_type='linear' ('cosine' passes too): at a rate that stays high to the end, "
-           "the course's models scored about 3 points lower on held-out texts")
+           "the course's models scored 3 to 5 accuracy points lower on held-out texts")
 
 
 def test_trainer_uses_dynamic_padding(sub, tiny_tokenizer):
