@@ -94,7 +94,8 @@ def embed(texts: list[str], model, tokenizer, batch_size: int = 32) -> torch.Ten
     """Sentence embeddings, as sentence-transformers' all-MiniLM-L6-v2 makes them.
 
     ``model`` and ``tokenizer`` arrive loaded: the bare encoder (``AutoModel``, no classification head)
-    and its tokenizer, as the emotion notebook passes them; do not load anything here. For each batch of ``batch_size`` texts: tokenize with ``padding=True, truncation=True,
+    and its tokenizer, as the emotion notebook passes them; do not load anything here. For each batch
+    of ``batch_size`` texts: tokenize with ``padding=True, truncation=True,
     max_length=256`` (the length sentence-transformers uses for this model), run the model (eval
     mode, ``torch.no_grad()``), :func:`mean_pool` its ``last_hidden_state`` with
     the attention mask, then L2-normalise each vector (``torch.nn.functional.normalize``, dim=-1).
