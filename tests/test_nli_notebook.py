@@ -57,6 +57,17 @@ def test_the_comparison_table_reads_stage6_compare_predictions():
                                 "1.2e-05"]
 
 
+def test_the_keyword_model_knows_only_the_words_it_met_in_training():
+    """The capstone's keyword row: seen feeling words decide, unseen ones give it nothing to go on."""
+    from autograder.course.notebook import keyword_predictions
+
+    train, labels = ["i feel gloomy today", "so gloomy and low", "i feel cheerful today", "so cheerful and bright"], \
+        [0, 0, 1, 1]
+    assert keyword_predictions(train, labels, ["gloomy again", "cheerful again"]) == [0, 1]
+    forlorn, elated = keyword_predictions(train, labels, ["forlorn again", "elated again"])
+    assert forlorn == elated  # both words unseen: the same guess, whatever they mean
+
+
 def test_the_nli_parameter_is_empty_in_the_released_notebook():
     """Offline (and in the grader's run) the NLI comparison is skipped, never attempted."""
     for tree in ("solutions", "exercises"):
