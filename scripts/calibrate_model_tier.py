@@ -1,7 +1,8 @@
 """Calibrate the model tier: the reference and its variants over many seeds, graded as submissions.
 
-The variants and the run plan are :mod:`autograder.grading.calibration_variants`'s. Every run is appended to docs/calibration_runs.jsonl (resumable: a run already recorded is not
-repeated); ``--report`` writes docs/calibration.md from those records with the rule of
+The variants and the run plan are :mod:`autograder.grading.calibration_variants`'s. Every run is
+appended to docs/calibration_runs.jsonl (resumable: a run already recorded is not repeated);
+``--report`` writes docs/calibration.md from those records with the rule of
 :mod:`autograder.grading.calibration`. Usage:
 
     python scripts/calibrate_model_tier.py --seeds 20 [--broken-seeds 3] [--notebook emotion_model] \

@@ -3,11 +3,13 @@
     python scripts/corpus_candidates.py                          # sizes, agreement, emotion words, TF-IDF
     python scripts/corpus_candidates.py --fine-tune              # + a fine-tuning proxy (1-4 min a mix, 2 cores)
     python scripts/corpus_candidates.py --mix growth growth3 --fine-tune --dair DIR   # + cross-domain figures
+    python scripts/corpus_candidates.py --mix growth growth7 --fine-tune --course-split   # at course.toml's fractions
     python scripts/corpus_candidates.py --adopt      # write corpus.jsonl from course.toml's source_sets
 
 Why (issue 22, items 2-3): before a new corpus replaces the course's (which redraws the hidden split
 and needs a new calibration, hours of training), each way of growing it is measured the same way:
-a stratified split at the sizes the issue asks for (52% train, 8% validation, 40% test, seed 42),
+a stratified split at the sizes the issue asks for (52% train, 8% validation, 40% test, seed 42; with
+``--course-split``, the course's own split of a mix, :func:`course_split`),
 TF-IDF + logistic regression (``corpus.bow_baseline``) and, with ``--fine-tune``, the packaged
 encoder fine-tuned at the capstone's parameters (3 epochs, learning rate 2e-4, batch 16, 64 tokens,
 class-weighted loss, linear schedule) in a plain torch loop. That loop is a proxy for the course's
@@ -33,10 +35,10 @@ import blind_relabel  # noqa: E402
 LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
 FRACTIONS = {"train": 0.52, "validation": 0.08, "test": 0.40}
 #: The mixes measured for issue 22 (DATA_CARD.md, "How the corpus was chosen"). Their "corpus" rows were
-#: the first corpus, before ``growth`` + ``growth5`` replaced it; ``corpus`` is now that pair's texts.
+#: the first corpus; ``corpus`` is now the texts of course.toml's ``source_sets`` (``growth`` + ``growth7``).
 MIXES = (("growth",), ("growth2",), ("growth3",), ("growth4",),
          ("growth", "growth2"), ("growth", "growth3"), ("growth3", "growth4"), ("growth", "growth3", "growth4"),
-         ("growth5",), ("growth", "growth5"))
+         ("growth5",), ("growth", "growth5"), ("growth6",), ("growth7",), ("growth", "growth7"))
 
 
 def load_set(name: str) -> list[dict]:
@@ -82,6 +84,17 @@ def split(rows: list[dict], seed: int = 42) -> dict[str, list[dict]]:
         out["validation"] += mine[n_test:n_test + n_val]
         out["train"] += mine[n_test + n_val:]
     return out
+
+
+def course_split(rows: list[dict]) -> dict[str, list[dict]]:
+    """The split the course makes (``autograder data build``): course.toml's fractions and seed, the same
+    code; for the mix of course.toml's ``source_sets`` it is exactly the committed train/validation/test."""
+    from autograder.course.data import spec
+    from autograder.course.sources import stratified_split
+
+    sp = spec("emotion")
+    parts = stratified_split([LABELS.index(r["label"]) for r in rows], fractions=sp["fractions"], seed=int(sp["seed"]))
+    return {s: [rows[i] for i in parts[s]] for s in ("train", "validation", "test")}
 
 
 def figures(rows: list[dict], splits: dict[str, list[dict]]) -> dict:
@@ -162,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="one candidate: these sets together")
     parser.add_argument("--fine-tune", action="store_true", help="add the fine-tuning proxy (minutes)")
     parser.add_argument("--dair", type=Path, help="a folder with dair-ai/emotion's train.txt and test.txt")
+    parser.add_argument("--course-split", action="store_true",
+                        help="the course's own split (course.toml's fractions and seed), not the table's 52/8/40")
     parser.add_argument("--adopt", action="store_true",
                         help="write datasets_cache/emotion/corpus.jsonl from course.toml's source_sets, then stop")
     args = parser.parse_args(argv)
@@ -181,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"mix": "+".join(mix), "skipped": f"no texts yet in {', '.join(missing)}"}))
             continue
         rows = [r for name in mix for r in load_set(name)]
-        parts = split(rows)
+        parts = course_split(rows) if args.course_split else split(rows)
         out = {"mix": "+".join(mix), **figures(rows, parts)}
         if args.fine_tune:
             out["fine_tuned_accuracy"], out["fine_tuned_macro_f1"] = fine_tune(parts["train"], parts["test"])

@@ -56,6 +56,17 @@ def test_the_committed_corpus_is_what_its_source_sets_give(script):
         "datasets_cache/emotion/corpus.jsonl is stale: run `python scripts/corpus_candidates.py --adopt`"
 
 
+def test_the_course_split_of_the_source_sets_is_the_committed_split(script):
+    """--course-split measures a mix the way the course splits it: for the source sets, the very splits."""
+    from autograder.course.data import spec
+
+    parts = script.course_split(script.adopted_rows(spec("emotion")["source_sets"]))
+    folder = script.blind_relabel.EMOTION_DIR
+    for name, rows in parts.items():
+        committed = [json.loads(line) for line in (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [r["text"] for r in rows] == [r["text"] for r in committed], name
+
+
 def test_adopting_writes_only_the_agreed_texts_numbered_in_order(script, tmp_path, monkeypatch):
     _growth_set(script, tmp_path, monkeypatch, ["first text here", "second text here", "third text here"],
                 ["joy", "fear", "joy"])

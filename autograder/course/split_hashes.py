@@ -21,9 +21,9 @@ SPLITS: dict[str, dict] = {
     "emotion": {
         "labels": ["sadness", "joy", "love", "anger", "fear", "surprise"],
         "splits": {
-            "test": {"rows": 1683, "sha256": "e7578c7b172ad9d5d62384a248b194d4488315e973ca12b6a12a1d12dbbb35a0"},
-            "train": {"rows": 2185, "sha256": "0cc34cf00b07cc06837164627d65803787dee54bc2f10632d6ef03e27268aa22"},
-            "validation": {"rows": 336, "sha256": "095d51d2c30a8471007790e3b0f778d737d151c6ef7093ef5f734eb761f46a81"},
+            "test": {"rows": 4167, "sha256": "589ac84f48bf7c651686cd02e7cd03962dcbac4ee96854464fd1c8c29abcc730"},
+            "train": {"rows": 2118, "sha256": "28dfdd99ace8777543d81ecf7bc759b434f492862fbc02ffaf3af2e5213d1426"},
+            "validation": {"rows": 331, "sha256": "e849b950e9303bee114b2cb38dd0f4ea42350082e42d375016efea6e4d910181"},
         },
     },
     "sentiment": {
