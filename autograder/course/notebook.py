@@ -243,9 +243,9 @@ def keyword_predictions(train_texts: Sequence[str], train_labels: Sequence[int],
     then logistic regression, trained on ``train_texts`` (about a second for 2,000 texts).
 
     It knows only the words it met in training; a pretrained encoder also knows what words it never met
-    here mean. The capstone prints both side by side, and the course's emotion corpus is chosen so that
-    fine-tuning leads by about 20 points or more (issue 22); ``autograder.course.corpus`` reports the
-    same model's score on the hidden test split."""
+    here mean. The capstone prints both side by side, and the course's emotion corpus is built so that
+    fine-tuning leads it by 20 points or more on the hidden test split, where the course measures the
+    same model."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
