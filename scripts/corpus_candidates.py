@@ -94,7 +94,7 @@ def course_split(rows: list[dict]) -> dict[str, list[dict]]:
 
     sp = spec("emotion")
     parts = stratified_split([LABELS.index(r["label"]) for r in rows], fractions=sp["fractions"], seed=int(sp["seed"]))
-    return {s: [rows[i] for i in parts[s]] for s in ("train", "validation", "test")}
+    return {s: [rows[i] for i in idx] for s, idx in parts.items()}
 
 
 def figures(rows: list[dict], splits: dict[str, list[dict]]) -> dict:
